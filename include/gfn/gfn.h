@@ -1,0 +1,484 @@
+/*
+ * gfn.h - the public interface of gfn, a GPU-aware function execution engine.
+ *
+ * This header is the whole contract: anything not declared here (or in the
+ * other headers under include/gfn/) is not API and may change at any time.
+ *
+ * Conventions used throughout:
+ *  - Every function that can fail returns a gfn_status. GFN_OK is zero, every
+ *    error is negative. On failure a thread-local detail message says what was
+ *    wrong in words a person can act on: see gfn_error_detail().
+ *  - Heavy objects (the engine) are opaque pointers with _create/_destroy;
+ *    destroy accepts NULL.
+ *  - Anything a client can name (object, function, invocation) is a small
+ *    typed id struct. A stale or unknown id is rejected with GFN_ENOENT or
+ *    GFN_ESTALE; it never crashes.
+ *  - Ownership is stated per function: "the caller owns one reference" means
+ *    the caller must eventually give it back with the matching release call.
+ *
+ * ABI rule: until version 1.0 the ABI may change with every minor version.
+ * From 1.0 on, a minor version only adds functions and adds fields at the end
+ * of structs that are initialised by a gfn_*_init() call, so a program built
+ * against 1.x runs against any later 1.y.
+ */
+#ifndef GFN_GFN_H
+#define GFN_GFN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(GFN_BUILDING_SHARED) && defined(__GNUC__)
+#define GFN_API __attribute__((visibility("default")))
+#else
+#define GFN_API
+#endif
+
+/* ---------------------------------------------------------------- version */
+
+#define GFN_VERSION_MAJOR 0
+#define GFN_VERSION_MINOR 1
+#define GFN_VERSION_PATCH 0
+#define GFN_VERSION_HEX                                                        \
+	((GFN_VERSION_MAJOR << 16) | (GFN_VERSION_MINOR << 8) | GFN_VERSION_PATCH)
+
+/* The version of the library actually loaded, as GFN_VERSION_HEX. */
+GFN_API unsigned gfn_version(void);
+/* The same as "MAJOR.MINOR.PATCH"; a static string. */
+GFN_API const char *gfn_version_string(void);
+
+/* ---------------------------------------------------------------- status */
+
+/*
+ * The one list of status codes. The enum, gfn_status_name() and
+ * gfn_status_str() are all generated from it, so they cannot drift.
+ */
+#define GFN_STATUS_MAP(X)                                                      \
+	X(OK, 0, "success")                                                    \
+	X(EINVAL, -1, "invalid argument")                                      \
+	X(ENOMEM, -2, "out of memory")                                         \
+	X(EBUSY, -3, "queue full, retry later")                                \
+	X(ENOENT, -4, "no such id")                                            \
+	X(ESTALE, -5, "id refers to something that no longer exists")         \
+	X(ESTATE, -6, "object or future is in the wrong state for this call")  \
+	X(EDTYPE, -7, "tensor element type does not match")                    \
+	X(ESHAPE, -8, "tensor shape does not match")                           \
+	X(ERANGE, -9, "offset or size out of range")                           \
+	X(EPENDING, -10, "not finished yet")                                   \
+	X(ETIMEDOUT, -11, "timed out")                                         \
+	X(ECANCELED, -12, "canceled")                                          \
+	X(ESHUTDOWN, -13, "engine is shutting down")                           \
+	X(ENODEV, -14, "no suitable device")                                   \
+	X(EDEVICE, -15, "device failure")                                      \
+	X(EKERNEL, -16, "kernel reported an error")                            \
+	X(EACCES, -17, "permission denied")                                    \
+	X(ENOTSUP, -18, "operation not supported")                             \
+	X(EEXIST, -19, "already exists")                                       \
+	X(ESYS, -20, "operating system call failed")                           \
+	X(EINTERNAL, -21, "internal error in gfn")
+
+typedef enum gfn_status {
+#define GFN_STATUS_ENUM_(name, code, text) GFN_##name = code,
+	GFN_STATUS_MAP(GFN_STATUS_ENUM_)
+#undef GFN_STATUS_ENUM_
+} gfn_status;
+
+/* "GFN_EBUSY" for GFN_EBUSY; "GFN_UNKNOWN" for a value not in the list. */
+GFN_API const char *gfn_status_name(gfn_status s);
+/* A short English sentence for the status; never NULL. */
+GFN_API const char *gfn_status_str(gfn_status s);
+/*
+ * The detail message of the last failed gfn call on this thread, e.g.
+ * "object 3f2a..:00000007 is not sealed". Empty string when the last call
+ * succeeded or set no detail. Valid until the next gfn call on this thread.
+ */
+GFN_API const char *gfn_error_detail(void);
+
+/* ---------------------------------------------------------------- tensors */
+
+#define GFN_MAX_DIMS 8    /* most dimensions a tensor may have */
+#define GFN_MAX_INPUTS 16 /* most input tensors of one function */
+#define GFN_MAX_OUTPUTS 8 /* most output tensors of one function */
+#define GFN_MAX_PARAMS 16 /* most scalar parameters of one function */
+
+typedef enum gfn_dtype {
+	GFN_DTYPE_INVALID = 0,
+	GFN_F32 = 1,
+	GFN_F64 = 2,
+	GFN_F16 = 3,
+	GFN_BF16 = 4,
+	GFN_I8 = 5,
+	GFN_U8 = 6,
+	GFN_I32 = 7,
+	GFN_I64 = 8,
+} gfn_dtype;
+
+/* Bytes per element, 0 for an unknown dtype. */
+GFN_API size_t gfn_dtype_size(gfn_dtype t);
+/* "f32", "i64", ...; "invalid" for an unknown dtype. */
+GFN_API const char *gfn_dtype_name(gfn_dtype t);
+
+/* A tensor as a kernel sees it: memory plus type and shape, row-major. */
+typedef struct gfn_tensor {
+	void *data;                   /* first element; device-visible memory */
+	gfn_dtype dtype;              /* element type */
+	int ndim;                     /* number of dimensions, 0 = scalar */
+	int64_t shape[GFN_MAX_DIMS];  /* extent of each dimension */
+	size_t nbytes;                /* product(shape) * dtype size */
+} gfn_tensor;
+
+/* ---------------------------------------------------------------- engine */
+
+typedef struct gfn_engine gfn_engine;
+
+/* Which backends an engine may use; a bit mask. */
+enum {
+	GFN_BACKEND_CPU = 1u << 0,
+	GFN_BACKEND_OPENCL = 1u << 1,
+	GFN_BACKEND_CUDA = 1u << 2,
+	GFN_BACKEND_ALL = 0xffu,
+};
+
+/* What gfn_engine_destroy() does with invocations that have not run yet. */
+typedef enum gfn_shutdown_mode {
+	GFN_SHUTDOWN_DRAIN = 0,  /* run every accepted invocation, then stop */
+	GFN_SHUTDOWN_CANCEL = 1, /* end queued ones with GFN_ECANCELED */
+} gfn_shutdown_mode;
+
+typedef struct gfn_config {
+	unsigned backends;           /* GFN_BACKEND_* mask; default ALL present */
+	unsigned cpu_devices;        /* CPU devices to expose; default 1 */
+	unsigned workers_per_device; /* worker threads per device; default 1 */
+	size_t queue_capacity;       /* max queued invocations per device;
+	                                default 65536 */
+	size_t store_capacity;       /* object store bytes; default 1 GiB */
+	size_t max_objects;          /* live objects in the store; default 1<<20 */
+	size_t max_futures;          /* unreleased futures; default 1<<20 */
+	gfn_shutdown_mode shutdown;  /* destroy behaviour; default DRAIN */
+	unsigned spin_us;            /* how long an idle worker or a waiter
+	                                spins before sleeping; default 50 */
+} gfn_config;
+
+/* Fill *cfg with the defaults. Always call it before setting fields. */
+GFN_API void gfn_config_init(gfn_config *cfg);
+
+/*
+ * Create an engine: probe the backends, create one context per device,
+ * start the workers. On success *out owns the engine (give it back with
+ * gfn_engine_destroy). On failure *out is NULL. GFN_ENODEV when the mask
+ * selects no backend that has a device.
+ */
+GFN_API gfn_status gfn_engine_create(const gfn_config *cfg, gfn_engine **out);
+
+/*
+ * Stop accepting work (later calls get GFN_ESHUTDOWN), then drain or cancel
+ * queued invocations as cfg.shutdown says, wait for running ones, run every
+ * outstanding completion callback, and free everything. Every invocation
+ * ends with a status and its callback (if any) is called exactly once before
+ * this returns. Futures and object ids are invalid afterwards. NULL is a
+ * no-op. Must not be called from a completion callback.
+ */
+GFN_API void gfn_engine_destroy(gfn_engine *e);
+
+/* ---------------------------------------------------------------- devices */
+
+typedef struct gfn_device_info {
+	char name[128];        /* e.g. "cpu0", "pthread-AMD EPYC" */
+	unsigned backend;      /* one GFN_BACKEND_* bit */
+	int backend_index;     /* index within that backend */
+	uint64_t memory_bytes; /* device memory (host RAM for the CPU) */
+	unsigned compute_units;/* cores, SMs or OpenCL compute units */
+	char pci_bus_id[32];   /* "0000:3b:00.0" or "" */
+	int numa_node;         /* -1 when unknown */
+} gfn_device_info;
+
+/* Number of devices the engine uses. */
+GFN_API gfn_status gfn_device_count(gfn_engine *e, size_t *count);
+/* Properties of device index (0 .. count-1); GFN_ERANGE past the end. */
+GFN_API gfn_status gfn_device_get_info(gfn_engine *e, size_t index,
+                                       gfn_device_info *info);
+
+/* ---------------------------------------------------------------- objects */
+
+/*
+ * An object in the store. 128 bits, the high half unguessable; compare with
+ * gfn_object_equal. The zero id is never a valid object (GFN_OBJECT_NONE).
+ */
+typedef struct gfn_object {
+	uint64_t hi; /* random half */
+	uint64_t lo; /* slot and generation */
+} gfn_object;
+
+#define GFN_OBJECT_NONE ((gfn_object){0, 0})
+
+static inline int gfn_object_equal(gfn_object a, gfn_object b)
+{
+	return a.hi == b.hi && a.lo == b.lo;
+}
+
+/*
+ * Reserve an object of dtype and shape (ndim 0..GFN_MAX_DIMS, every extent
+ * >= 0) in the store. The object starts unsealed and writable. On success
+ * the caller owns one reference to *out. GFN_ENOMEM at once when the store
+ * is full even after evicting unreferenced sealed objects (never blocks).
+ */
+GFN_API gfn_status gfn_object_create(gfn_engine *e, gfn_dtype dtype, int ndim,
+                                     const int64_t *shape, gfn_object *out);
+
+/*
+ * Copy len bytes from src into the unsealed object at byte offset off.
+ * GFN_ERANGE when off+len passes the end; GFN_ESTATE when sealed.
+ */
+GFN_API gfn_status gfn_object_write(gfn_engine *e, gfn_object obj, size_t off,
+                                    const void *src, size_t len);
+
+/*
+ * Writable pointer to the memory of an unsealed object, for filling it in
+ * place (no copy). Valid until the object is sealed. GFN_ESTATE when sealed.
+ */
+GFN_API gfn_status gfn_object_map(gfn_engine *e, gfn_object obj, void **data,
+                                  size_t *size);
+
+/* Make the object immutable. GFN_ESTATE when already sealed. */
+GFN_API gfn_status gfn_object_seal(gfn_engine *e, gfn_object obj);
+
+/* What gfn_object_get() returns: a read-only view of a sealed object. */
+typedef struct gfn_object_view {
+	const void *data;            /* first byte; valid until released */
+	size_t size;                 /* bytes */
+	gfn_dtype dtype;             /* element type */
+	int ndim;                    /* number of dimensions */
+	int64_t shape[GFN_MAX_DIMS]; /* extents */
+} gfn_object_view;
+
+/*
+ * Take one more reference to a sealed object and describe it. The caller
+ * owns that reference. GFN_ESTATE when the object is not sealed yet.
+ */
+GFN_API gfn_status gfn_object_get(gfn_engine *e, gfn_object obj,
+                                  gfn_object_view *view);
+
+/*
+ * Give back one reference. When the last one goes, a sealed object stays
+ * cached (it may be got again) until it is deleted or evicted; an unsealed
+ * or deleted object is freed. GFN_ESTATE when it has no reference left.
+ */
+GFN_API gfn_status gfn_object_release(gfn_engine *e, gfn_object obj);
+
+/*
+ * Remove the object from the store: its id stops resolving at once
+ * (GFN_ESTALE afterwards) and its memory is freed when the last reference
+ * (including ones held by running invocations) goes.
+ */
+GFN_API gfn_status gfn_object_delete(gfn_engine *e, gfn_object obj);
+
+/* ---------------------------------------------------------------- functions */
+
+typedef struct gfn_function {
+	uint32_t id; /* slot and generation; 0 is never valid */
+} gfn_function;
+
+/*
+ * Shapes in a signature. A positive extent is fixed. GFN_DIM_ANY accepts any
+ * extent. GFN_DIM_VAR(k) (k < GFN_MAX_DIM_VARS) binds a size variable: every
+ * place that names the same variable must have the same extent, and output
+ * shapes may only use fixed extents and variables bound by the inputs.
+ */
+#define GFN_MAX_DIM_VARS 8
+#define GFN_DIM_ANY ((int64_t)-1)
+#define GFN_DIM_VAR(k) ((int64_t)(-2 - (int64_t)(k)))
+
+typedef struct gfn_tensor_spec {
+	const char *name;           /* for messages; may be NULL */
+	gfn_dtype dtype;            /* required element type */
+	int ndim;                   /* required number of dimensions */
+	int64_t dims[GFN_MAX_DIMS]; /* extent, GFN_DIM_ANY or GFN_DIM_VAR(k) */
+} gfn_tensor_spec;
+
+typedef enum gfn_param_type {
+	GFN_PARAM_F64 = 1, /* double */
+	GFN_PARAM_I64 = 2, /* int64_t */
+} gfn_param_type;
+
+typedef struct gfn_param_spec {
+	const char *name;    /* for messages; may be NULL */
+	gfn_param_type type; /* which member of gfn_scalar is read */
+} gfn_param_spec;
+
+typedef union gfn_scalar {
+	double f64;  /* for GFN_PARAM_F64 */
+	int64_t i64; /* for GFN_PARAM_I64 */
+} gfn_scalar;
+
+/* Everything a CPU kernel gets for one invocation. */
+typedef struct gfn_kernel_args {
+	size_t n_inputs;            /* as declared */
+	const gfn_tensor *inputs;   /* read-only input tensors */
+	size_t n_outputs;           /* as declared */
+	gfn_tensor *outputs;        /* output tensors to fill */
+	size_t n_params;            /* as declared */
+	const gfn_scalar *params;   /* scalar parameters */
+	int device;                 /* engine device index it runs on */
+} gfn_kernel_args;
+
+/*
+ * A CPU kernel. Called on a worker thread, possibly on several workers at
+ * once. Returns 0 on success; any other value fails the invocation with
+ * GFN_EKERNEL and that value in the detail message. It must not call gfn.
+ */
+typedef int (*gfn_cpu_kernel_fn)(const gfn_kernel_args *args, void *user);
+
+typedef struct gfn_function_desc {
+	const char *name;                /* unique, 1..63 chars */
+	size_t n_inputs;                 /* 0..GFN_MAX_INPUTS */
+	const gfn_tensor_spec *inputs;   /* input signature */
+	size_t n_outputs;                /* 0..GFN_MAX_OUTPUTS */
+	const gfn_tensor_spec *outputs;  /* output signature */
+	size_t n_params;                 /* 0..GFN_MAX_PARAMS */
+	const gfn_param_spec *params;    /* scalar parameter signature */
+	gfn_cpu_kernel_fn cpu_fn;        /* CPU implementation */
+	void *user;                      /* passed to cpu_fn; caller keeps it
+	                                    alive until unregistered */
+} gfn_function_desc;
+
+/*
+ * Register a function. The descriptor is copied (names included). GFN_EEXIST
+ * when the name is taken; GFN_EINVAL for a malformed signature; GFN_ENODEV
+ * when no device of the engine can run it.
+ */
+GFN_API gfn_status gfn_function_register(gfn_engine *e,
+                                         const gfn_function_desc *desc,
+                                         gfn_function *out);
+
+/* Look a registered function up by name. */
+GFN_API gfn_status gfn_function_find(gfn_engine *e, const char *name,
+                                     gfn_function *out);
+
+/*
+ * Unregister. New invocations get GFN_ESTALE at once; ones already accepted
+ * still run (the function lives until the last of them ends).
+ */
+GFN_API gfn_status gfn_function_unregister(gfn_engine *e, gfn_function fn);
+
+/* ---------------------------------------------------------------- invoking */
+
+typedef struct gfn_future {
+	uint64_t id; /* slot and generation; 0 is never valid */
+} gfn_future;
+
+/*
+ * Completion callback: called once, on a worker thread (or in
+ * gfn_engine_destroy), when the invocation has ended with status. The
+ * future is still valid inside; the callback may read its outputs and may
+ * release it. It must not block for long and must not destroy the engine.
+ */
+typedef void (*gfn_callback)(gfn_engine *e, gfn_future f, gfn_status status,
+                             void *arg);
+
+typedef struct gfn_invocation {
+	gfn_function fn;          /* what to run */
+	size_t n_inputs;          /* must equal the signature */
+	const gfn_object *inputs; /* sealed objects; each is referenced while
+	                             the invocation is in flight */
+	size_t n_params;          /* must equal the signature */
+	const gfn_scalar *params; /* copied at submission */
+	gfn_callback callback;    /* optional */
+	void *callback_arg;       /* passed to callback */
+} gfn_invocation;
+
+/*
+ * Submit one invocation. Arguments are checked at once (function, input
+ * ids, sealed state, dtypes, shapes, parameter count); a bad one fails this
+ * call and no future is made. On GFN_OK the caller owns *out and must give
+ * it back with gfn_future_release. GFN_EBUSY at once when the chosen
+ * device queue is full: nothing was queued.
+ */
+GFN_API gfn_status gfn_invoke(gfn_engine *e, const gfn_invocation *inv,
+                              gfn_future *out);
+
+/*
+ * Submit n invocations with one hand-off per device. They are accepted in
+ * order until one fails its checks or finds the queue full; *accepted says
+ * how many (those futures are in out[0 .. *accepted-1] and owned by the
+ * caller), and the return value is the status of the first one refused
+ * (GFN_OK when all were accepted).
+ */
+GFN_API gfn_status gfn_invoke_many(gfn_engine *e, const gfn_invocation *invs,
+                                   size_t n, gfn_future *out,
+                                   size_t *accepted);
+
+/*
+ * Wait until the invocation ends or timeout_ns passes (negative: forever,
+ * 0: just look). Returns the invocation's status once it has ended (GFN_OK
+ * or the error it ended with), GFN_ETIMEDOUT if it had not ended in time.
+ */
+GFN_API gfn_status gfn_future_wait(gfn_engine *e, gfn_future f,
+                                   int64_t timeout_ns);
+
+/* Like gfn_future_wait with timeout 0 but GFN_EPENDING when not ended. */
+GFN_API gfn_status gfn_future_poll(gfn_engine *e, gfn_future f);
+
+/*
+ * Output objects of an ended, successful invocation: sealed, one per
+ * declared output. The first call moves one reference of each to the
+ * caller (release them with gfn_object_release); a second call gives
+ * GFN_ESTATE. GFN_EPENDING when not ended; the invocation's error when it
+ * failed. cap must be at least the number of outputs (GFN_ERANGE).
+ */
+GFN_API gfn_status gfn_future_outputs(gfn_engine *e, gfn_future f,
+                                      gfn_object *outs, size_t cap,
+                                      size_t *n);
+
+/*
+ * Ask for the invocation to be canceled. A queued invocation ends with
+ * GFN_ECANCELED; a running or ended one is not affected (GFN_ESTATE).
+ */
+GFN_API gfn_status gfn_future_cancel(gfn_engine *e, gfn_future f);
+
+/*
+ * Give the future back. Allowed before it has ended: the invocation still
+ * runs, its outputs are dropped and its callback still fires. Output
+ * references not taken with gfn_future_outputs are released.
+ */
+GFN_API gfn_status gfn_future_release(gfn_engine *e, gfn_future f);
+
+/* ---------------------------------------------------------------- stats */
+
+typedef struct gfn_stats {
+	uint64_t submitted;        /* invocations accepted */
+	uint64_t completed;        /* ended with GFN_OK */
+	uint64_t failed;           /* ended with an error other than cancel */
+	uint64_t canceled;         /* ended with GFN_ECANCELED */
+	uint64_t rejected_busy;    /* refused with GFN_EBUSY */
+	uint64_t queued;           /* waiting in device queues now */
+	uint64_t running;          /* running now */
+	/* Hot-path counters: after warm-up each must stay unchanged while the
+	   engine runs invocations whose shapes it has seen before. */
+	uint64_t host_allocs;      /* host memory taken from the OS by gfn */
+	uint64_t context_creates;  /* device contexts created */
+	uint64_t kernel_compiles;  /* kernels compiled or modules loaded */
+	uint64_t pinnings;         /* host ranges pinned or registered */
+	uint64_t input_copies;     /* input bytes copied on the host */
+	uint64_t store_objects;    /* live objects in the store */
+	uint64_t store_bytes;      /* bytes held by live objects */
+	uint64_t store_evictions;  /* objects evicted under pressure */
+} gfn_stats;
+
+GFN_API gfn_status gfn_engine_stats(gfn_engine *e, gfn_stats *out);
+
+/* Per-device counters. */
+typedef struct gfn_device_stats {
+	uint64_t completed; /* invocations that ran on the device */
+	uint64_t queued;    /* waiting in its queue now */
+} gfn_device_stats;
+
+GFN_API gfn_status gfn_device_get_stats(gfn_engine *e, size_t index,
+                                        gfn_device_stats *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* GFN_GFN_H */
