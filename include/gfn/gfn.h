@@ -92,8 +92,9 @@ GFN_API const char *gfn_status_name(gfn_status s);
 GFN_API const char *gfn_status_str(gfn_status s);
 /*
  * The detail message of the last failed gfn call on this thread, e.g.
- * "object 3f2a..:00000007 is not sealed". Empty string when the last call
- * succeeded or set no detail. Valid until the next gfn call on this thread.
+ * "object 3f2a..:00000007 is not sealed". Every failing call sets it;
+ * calls that succeed leave it alone. Empty before the first failure.
+ * Valid until the next gfn call on this thread.
  */
 GFN_API const char *gfn_error_detail(void);
 
@@ -370,8 +371,9 @@ typedef struct gfn_future {
 } gfn_future;
 
 /*
- * Completion callback: called once, on a worker thread (or in
- * gfn_engine_destroy), when the invocation has ended with status. The
+ * Completion callback: called once when the invocation has ended with
+ * status: on a worker thread, or on the thread that canceled it
+ * (gfn_future_cancel, gfn_engine_destroy). The
  * future is still valid inside; the callback may read its outputs and may
  * release it. It must not block for long and must not destroy the engine.
  */

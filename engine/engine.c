@@ -1,0 +1,428 @@
+/*
+ * engine.c - the public engine calls: create/destroy, devices, objects,
+ * invocation and statistics. The work itself is in sched.c, future.c,
+ * registry.c and store.c.
+ */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/engine.h"
+
+#define SUBMIT_CHUNK 256 /* invocations prepared and queued per round */
+
+void gfn_config_init(gfn_config *cfg)
+{
+	if (!cfg)
+		return;
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->backends = GFN_BACKEND_ALL;
+	cfg->cpu_devices = 1;
+	cfg->workers_per_device = 1;
+	cfg->queue_capacity = 65536;
+	cfg->store_capacity = (size_t)1 << 30;
+	cfg->max_objects = (size_t)1 << 20;
+	cfg->max_futures = (size_t)1 << 20;
+	cfg->shutdown = GFN_SHUTDOWN_DRAIN;
+	cfg->spin_us = 50;
+}
+
+/* Copy cfg, putting defaults where a field is zero; reject nonsense. */
+static gfn_status take_config(gfn_engine *e, const gfn_config *cfg)
+{
+	gfn_config d;
+
+	gfn_config_init(&d);
+	e->cfg = cfg ? *cfg : d;
+	if (!e->cfg.backends)
+		e->cfg.backends = d.backends;
+	if (!e->cfg.cpu_devices)
+		e->cfg.cpu_devices = d.cpu_devices;
+	if (!e->cfg.workers_per_device)
+		e->cfg.workers_per_device = d.workers_per_device;
+	if (!e->cfg.queue_capacity)
+		e->cfg.queue_capacity = d.queue_capacity;
+	if (!e->cfg.store_capacity)
+		e->cfg.store_capacity = d.store_capacity;
+	if (!e->cfg.max_objects)
+		e->cfg.max_objects = d.max_objects;
+	if (!e->cfg.max_futures)
+		e->cfg.max_futures = d.max_futures;
+	if (e->cfg.shutdown != GFN_SHUTDOWN_DRAIN &&
+	    e->cfg.shutdown != GFN_SHUTDOWN_CANCEL)
+		return gfn__fail(GFN_EINVAL, "unknown shutdown mode %d",
+		                 (int)e->cfg.shutdown);
+	if (e->cfg.workers_per_device > 256 || e->cfg.cpu_devices > 64 ||
+	    e->cfg.queue_capacity > ((size_t)1 << 26) ||
+	    e->cfg.max_futures > ((size_t)1 << 31) ||
+	    e->cfg.max_objects > ((size_t)1 << 31))
+		return gfn__fail(GFN_EINVAL,
+		                 "config out of range (workers <= 256, cpu "
+		                 "devices <= 64, queue <= 2^26, objects and "
+		                 "futures <= 2^31)");
+	return GFN_OK;
+}
+
+static gfn_status make_store(gfn_engine *e)
+{
+	gfn_store_config sc;
+	gfn_status s;
+
+	/* Size classes round up, so the pool may hold up to twice what
+	   objects use; the store enforces the capacity on object bytes. */
+	s = gfn_hostmem_create(2 * e->cfg.store_capacity + ((size_t)1 << 21),
+	                       &e->mem);
+	if (s != GFN_OK)
+		return s;
+	sc.capacity = e->cfg.store_capacity;
+	sc.max_objects = e->cfg.max_objects;
+	sc.mem = e->mem;
+	return gfn_store_create(&sc, &e->store);
+}
+
+static gfn_status probe(gfn_engine *e)
+{
+	gfn_status s = gfn_backends_probe(e->cfg.backends, e->cfg.cpu_devices,
+	                                  e->backends, &e->nbackends);
+
+	if (s != GFN_OK)
+		return s;
+	if (!e->nbackends)
+		return gfn__fail(GFN_ENODEV,
+		                 "no backend selected by mask 0x%x has a device",
+		                 e->cfg.backends);
+	return GFN_OK;
+}
+
+gfn_status gfn_engine_create(const gfn_config *cfg, gfn_engine **out)
+{
+	gfn_engine *e;
+	gfn_status s;
+
+	if (!out)
+		return gfn__fail(GFN_EINVAL, "out is NULL");
+	*out = NULL;
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return gfn__fail(GFN_ENOMEM, "no memory for an engine");
+	if ((s = take_config(e, cfg)) != GFN_OK ||
+	    (s = make_store(e)) != GFN_OK ||
+	    (s = gfn__registry_init(e)) != GFN_OK ||
+	    (s = gfn__jobs_init(e)) != GFN_OK || (s = probe(e)) != GFN_OK ||
+	    (s = gfn__devices_open(e)) != GFN_OK ||
+	    (s = gfn__workers_start(e)) != GFN_OK) {
+		char why[512];
+		strcpy(why, gfn_error_detail()); /* destroy may overwrite it */
+		gfn_engine_destroy(e);
+		return gfn__fail(s, "%s", why);
+	}
+	*out = e;
+	return GFN_OK;
+}
+
+void gfn_engine_destroy(gfn_engine *e)
+{
+	if (!e)
+		return;
+	if (e->devs)
+		gfn__workers_stop(e);
+	gfn__registry_fini(e); /* unloads kernels: before the devices */
+	gfn__devices_close(e);
+	gfn__jobs_fini(e);
+	gfn_store_destroy(e->store);
+	gfn_hostmem_destroy(e->mem);
+	free(e);
+}
+
+/* ---- devices -------------------------------------------------------------- */
+
+gfn_status gfn_device_count(gfn_engine *e, size_t *count)
+{
+	if (!e || !count)
+		return gfn__fail(GFN_EINVAL, "engine and count are required");
+	*count = (size_t)e->ndev;
+	return GFN_OK;
+}
+
+static gfn_status device_at(gfn_engine *e, size_t index, const void *out)
+{
+	if (!e || !out)
+		return gfn__fail(GFN_EINVAL, "engine and out are required");
+	if (index >= (size_t)e->ndev)
+		return gfn__fail(GFN_ERANGE, "device %zu of %d", index, e->ndev);
+	return GFN_OK;
+}
+
+gfn_status gfn_device_get_info(gfn_engine *e, size_t index,
+                               gfn_device_info *info)
+{
+	gfn_status s = device_at(e, index, info);
+
+	if (s == GFN_OK)
+		*info = e->devs[index].info;
+	return s;
+}
+
+gfn_status gfn_device_get_stats(gfn_engine *e, size_t index,
+                                gfn_device_stats *out)
+{
+	gfn_status s = device_at(e, index, out);
+
+	if (s != GFN_OK)
+		return s;
+	out->completed = atomic_load(&e->devs[index].completed) +
+	                 atomic_load(&e->devs[index].failed);
+	out->queued = atomic_load(&e->devs[index].count);
+	return GFN_OK;
+}
+
+/* ---- objects ---------------------------------------------------------------- */
+
+gfn_status gfn_object_create(gfn_engine *e, gfn_dtype dtype, int ndim,
+                             const int64_t *shape, gfn_object *out)
+{
+	if (!e || !out)
+		return gfn__fail(GFN_EINVAL, "engine and out are required");
+	return gfn_store_create_object(e->store, dtype, ndim, shape, out, NULL);
+}
+
+gfn_status gfn_object_write(gfn_engine *e, gfn_object obj, size_t off,
+                            const void *src, size_t len)
+{
+	if (!e || (!src && len))
+		return gfn__fail(GFN_EINVAL, "engine and src are required");
+	return gfn_store_write(e->store, obj, off, src, len);
+}
+
+gfn_status gfn_object_map(gfn_engine *e, gfn_object obj, void **data,
+                          size_t *size)
+{
+	if (!e || !data || !size)
+		return gfn__fail(GFN_EINVAL, "engine, data and size are required");
+	return gfn_store_map(e->store, obj, data, size);
+}
+
+gfn_status gfn_object_seal(gfn_engine *e, gfn_object obj)
+{
+	if (!e)
+		return gfn__fail(GFN_EINVAL, "engine is NULL");
+	return gfn_store_seal(e->store, obj);
+}
+
+gfn_status gfn_object_get(gfn_engine *e, gfn_object obj, gfn_object_view *view)
+{
+	if (!e || !view)
+		return gfn__fail(GFN_EINVAL, "engine and view are required");
+	return gfn_store_get(e->store, obj, view);
+}
+
+gfn_status gfn_object_release(gfn_engine *e, gfn_object obj)
+{
+	if (!e)
+		return gfn__fail(GFN_EINVAL, "engine is NULL");
+	return gfn_store_release(e->store, obj);
+}
+
+gfn_status gfn_object_delete(gfn_engine *e, gfn_object obj)
+{
+	if (!e)
+		return gfn__fail(GFN_EINVAL, "engine is NULL");
+	return gfn_store_delete(e->store, obj);
+}
+
+/* ---- invocation ----------------------------------------------------------------- */
+
+/* Bind size variables from one input; ESHAPE/EDTYPE on a mismatch. */
+static gfn_status match_input(const gfn_tensor_spec *sp, const gfn_tensor *t,
+                              size_t k, int64_t *vars)
+{
+	if (t->dtype != sp->dtype)
+		return gfn__fail(GFN_EDTYPE, "input %zu is %s, expected %s", k,
+		                 gfn_dtype_name(t->dtype),
+		                 gfn_dtype_name(sp->dtype));
+	if (t->ndim != sp->ndim)
+		return gfn__fail(GFN_ESHAPE, "input %zu has %d dims, expected %d",
+		                 k, t->ndim, sp->ndim);
+	for (int d = 0; d < sp->ndim; d++) {
+		int64_t want = sp->dims[d], got = t->shape[d];
+
+		if (want >= 0 && got != want)
+			return gfn__fail(GFN_ESHAPE,
+			                 "input %zu dim %d is %" PRId64
+			                 ", expected %" PRId64,
+			                 k, d, got, want);
+		if (want > GFN_DIM_ANY || want == GFN_DIM_ANY)
+			continue;
+		int64_t *v = &vars[-2 - want];
+		if (*v >= 0 && *v != got)
+			return gfn__fail(GFN_ESHAPE,
+			                 "input %zu dim %d is %" PRId64
+			                 " but size variable %" PRId64
+			                 " is %" PRId64,
+			                 k, d, got, -2 - want, *v);
+		*v = got;
+	}
+	return GFN_OK;
+}
+
+/* Check inputs against the signature and shape the outputs. */
+static gfn_status shape_job(const gfn_fn *fn, gfn_job *j)
+{
+	int64_t vars[GFN_MAX_DIM_VARS];
+	gfn_status s;
+
+	for (int v = 0; v < GFN_MAX_DIM_VARS; v++)
+		vars[v] = -1;
+	for (size_t k = 0; k < fn->n_in; k++)
+		if ((s = match_input(&fn->in[k], &j->in[k], k, vars)))
+			return s;
+	for (size_t k = 0; k < fn->n_out; k++) {
+		const gfn_tensor_spec *sp = &fn->out[k];
+		gfn_tensor *t = &j->out[k];
+
+		t->data = NULL;
+		t->dtype = sp->dtype;
+		t->ndim = sp->ndim;
+		for (int d = 0; d < sp->ndim; d++)
+			t->shape[d] = sp->dims[d] >= 0 ? sp->dims[d]
+			                               : vars[-2 - sp->dims[d]];
+	}
+	return GFN_OK;
+}
+
+static gfn_status check_counts(const gfn_fn *fn, const gfn_invocation *inv)
+{
+	if (inv->n_inputs != fn->n_in || (inv->n_inputs && !inv->inputs))
+		return gfn__fail(GFN_EINVAL, "%s takes %zu inputs, got %zu%s",
+		                 fn->name, fn->n_in, inv->n_inputs,
+		                 inv->inputs ? "" : " (NULL array)");
+	if (inv->n_params != fn->n_par || (inv->n_params && !inv->params))
+		return gfn__fail(GFN_EINVAL, "%s takes %zu params, got %zu%s",
+		                 fn->name, fn->n_par, inv->n_params,
+		                 inv->params ? "" : " (NULL array)");
+	return GFN_OK;
+}
+
+/* Fill job j from inv, taking references; undone by gfn__job_abort. */
+static gfn_status prepare(gfn_engine *e, const gfn_invocation *inv, gfn_job *j)
+{
+	gfn_status s;
+
+	j->fn = NULL;
+	j->inputs_held = 0;
+	j->outputs_live = 0;
+	j->cb = NULL;
+	if ((s = gfn__fn_acquire(e, inv->fn, &j->fn)) != GFN_OK)
+		return s;
+	if ((s = check_counts(j->fn, inv)) != GFN_OK)
+		return s;
+	j->n_in = (uint8_t)inv->n_inputs;
+	j->n_out = (uint8_t)j->fn->n_out;
+	j->n_par = (uint8_t)inv->n_params;
+	s = gfn_store_acquire(e->store, j->n_in, inv->inputs, j->in);
+	if (s != GFN_OK)
+		return s;
+	j->inputs_held = 1;
+	memcpy(j->in_id, inv->inputs, j->n_in * sizeof(*inv->inputs));
+	if ((s = shape_job(j->fn, j)) != GFN_OK)
+		return s;
+	memcpy(j->par, inv->params, j->n_par * sizeof(*inv->params));
+	j->cb = inv->callback;
+	j->cb_arg = inv->callback_arg;
+	return GFN_OK;
+}
+
+/* Prepare and queue up to SUBMIT_CHUNK invocations; see invoke_many. */
+static gfn_status submit_chunk(gfn_engine *e, const gfn_invocation *invs,
+                               size_t n, gfn_future *out, size_t *accepted)
+{
+	gfn_job *jobs[SUBMIT_CHUNK];
+	gfn_status s, s2;
+	size_t ok, queued = 0;
+
+	*accepted = 0;
+	if ((s = gfn__jobs_alloc(e, n, jobs)) != GFN_OK)
+		return s;
+	for (ok = 0; ok < n; ok++) {
+		if ((s = prepare(e, &invs[ok], jobs[ok])) != GFN_OK)
+			break;
+		out[ok].id = gfn__job_id(jobs[ok]);
+	}
+	if (ok) {
+		s2 = gfn__submit(e, jobs, ok, &queued);
+		if (s == GFN_OK)
+			s = s2;
+	}
+	for (size_t k = queued; k < n; k++)
+		gfn__job_abort(e, jobs[k]);
+	for (size_t k = queued; k < ok; k++)
+		out[k].id = 0;
+	atomic_fetch_add_explicit(&e->submitted, queued, memory_order_relaxed);
+	*accepted = queued;
+	return s;
+}
+
+gfn_status gfn_invoke_many(gfn_engine *e, const gfn_invocation *invs,
+                           size_t n, gfn_future *out, size_t *accepted)
+{
+	gfn_status s = GFN_OK;
+	size_t done = 0, got;
+
+	if (accepted)
+		*accepted = 0;
+	if (!e || (n && (!invs || !out)))
+		return gfn__fail(GFN_EINVAL, "engine, invs and out are required");
+	atomic_fetch_add(&e->submitting, 1);
+	if (atomic_load(&e->stopping))
+		s = gfn__fail(GFN_ESHUTDOWN, "engine is shutting down");
+	while (s == GFN_OK && done < n) {
+		size_t m = n - done < SUBMIT_CHUNK ? n - done : SUBMIT_CHUNK;
+
+		s = submit_chunk(e, invs + done, m, out + done, &got);
+		done += got;
+	}
+	atomic_fetch_sub(&e->submitting, 1);
+	if (accepted)
+		*accepted = done;
+	return s;
+}
+
+gfn_status gfn_invoke(gfn_engine *e, const gfn_invocation *inv,
+                      gfn_future *out)
+{
+	if (!inv || !out)
+		return gfn__fail(GFN_EINVAL, "inv and out are required");
+	return gfn_invoke_many(e, inv, 1, out, NULL);
+}
+
+/* ---- statistics ------------------------------------------------------------------ */
+
+gfn_status gfn_engine_stats(gfn_engine *e, gfn_stats *out)
+{
+	gfn_store_stats ss;
+
+	if (!e || !out)
+		return gfn__fail(GFN_EINVAL, "engine and out are required");
+	memset(out, 0, sizeof(*out));
+	for (int i = 0; i < e->ndev; i++) {
+		gfn_dev *d = &e->devs[i];
+		out->completed += atomic_load(&d->completed);
+		out->failed += atomic_load(&d->failed);
+		out->queued += atomic_load(&d->count);
+		out->running += atomic_load(&d->running);
+	}
+	gfn_store_get_stats(e->store, &ss);
+	out->submitted = atomic_load(&e->submitted);
+	out->canceled = atomic_load(&e->canceled);
+	out->rejected_busy = atomic_load(&e->rejected_busy);
+	out->host_allocs = atomic_load(&e->host_allocs) +
+	                   gfn_hostmem_os_allocs(e->mem) + ss.host_allocs;
+	out->context_creates = atomic_load(&e->context_creates);
+	out->kernel_compiles = atomic_load(&e->kernel_compiles);
+	out->pinnings = atomic_load(&e->pinnings);
+	out->input_copies = atomic_load(&e->input_copies);
+	out->store_objects = ss.objects;
+	out->store_bytes = ss.bytes;
+	out->store_evictions = ss.evictions;
+	return GFN_OK;
+}

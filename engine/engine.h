@@ -1,0 +1,190 @@
+/*
+ * engine.h - the engine's internal umbrella header: devices, device
+ * queues, functions, jobs (the state behind a future). Internal: not API.
+ */
+#ifndef GFN_ENGINE_ENGINE_H
+#define GFN_ENGINE_ENGINE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "engine/store.h"
+#include "gfn/gfn.h"
+#include "runtime/backend.h"
+#include "runtime/hostmem.h"
+#include "runtime/util.h"
+
+#define GFN_MAX_DEVICES 64    /* devices one engine drives */
+#define GFN_MAX_FUNCTIONS 4096 /* registered functions at once */
+
+/* ---- functions (registry.c) --------------------------------------------- */
+
+typedef struct gfn_fn {
+	char name[64];                             /* unique name */
+	size_t n_in, n_out, n_par;                 /* signature sizes */
+	gfn_tensor_spec in[GFN_MAX_INPUTS];        /* inputs (names dropped) */
+	gfn_tensor_spec out[GFN_MAX_OUTPUTS];      /* outputs */
+	gfn_param_type par[GFN_MAX_PARAMS];        /* parameter types */
+	gfn_bkernel *kernel[GFN_MAX_DEVICES];      /* per device; NULL: can't */
+	uint32_t slot;                             /* registry slot */
+} gfn_fn;
+
+/*
+ * A registry slot. word = generation << 32 | dead << 31 | references; one
+ * atomic word so that taking a reference checks liveness and generation
+ * in the same compare-and-swap, without a lock on the invoke path.
+ */
+typedef struct gfn_fn_slot {
+	_Atomic uint64_t word; /* see above */
+	gfn_fn *fn;            /* set before word is published */
+	uint32_t next_free;    /* free list (registry lock) */
+} gfn_fn_slot;
+
+#define FN_DEAD (1ull << 31)
+#define FN_REFS 0x7fffffffull
+
+/* ---- jobs: the state behind a future (future.c) ----------------------------- */
+
+enum {
+	JOB_FREE = 0,  /* on the free list */
+	JOB_PREP = 1,  /* being checked and filled at submission */
+	JOB_QUEUED,    /* in a device queue */
+	JOB_RUNNING,   /* claimed by a worker (or a canceler) */
+	JOB_DONE,      /* ended; status is final */
+};
+
+typedef struct gfn_job {
+	_Atomic uint64_t sw;        /* generation << 32 | JOB_* state */
+	_Atomic uint32_t refs;      /* owner's + engine's */
+	_Atomic uint32_t wake;      /* futex word, bumped at completion */
+	_Atomic uint32_t waiters;   /* threads asleep on wake */
+	_Atomic uint32_t released;  /* owner gave the future back */
+	gfn_status status;          /* final status, written before DONE */
+	char detail[160];           /* detail message of a failure */
+	gfn_fn *fn;                 /* referenced until the job ends */
+	int dev;                    /* device it was placed on */
+	uint8_t n_in, n_out, n_par; /* argument counts */
+	uint8_t inputs_held;        /* input references still held */
+	uint8_t outputs_live;       /* outputs exist and belong to the job */
+	gfn_object in_id[GFN_MAX_INPUTS];   /* input objects */
+	gfn_object out_id[GFN_MAX_OUTPUTS]; /* output objects */
+	gfn_tensor in[GFN_MAX_INPUTS];      /* inputs as tensors */
+	gfn_tensor out[GFN_MAX_OUTPUTS];    /* outputs: shape set at submit */
+	gfn_scalar par[GFN_MAX_PARAMS];     /* parameters */
+	gfn_callback cb;                    /* optional */
+	void *cb_arg;                       /* its argument */
+	uint32_t idx;                       /* slot in the job table */
+	uint32_t next_free;                 /* free list */
+} gfn_job;
+
+/* ---- devices and their queues (sched.c) --------------------------------------- */
+
+typedef struct gfn_worker {
+	struct gfn_engine *e;  /* owner */
+	struct gfn_dev *dev;   /* device it feeds */
+	gfn_bqueue *bq;        /* its backend queue */
+	pthread_t thread;      /* the thread */
+	int started;           /* thread was created */
+} gfn_worker;
+
+typedef struct gfn_dev {
+	int index;                     /* engine device index */
+	const gfn_backend_ops *ops;    /* its backend */
+	gfn_bdev *bdev;                /* open device (context) */
+	gfn_device_info info;          /* properties */
+	pthread_mutex_t lock;          /* guards ring, head, tail */
+	uint64_t *ring;                /* queued future ids */
+	size_t mask;                   /* ring size - 1 */
+	size_t cap;                    /* max queued (config) */
+	size_t head, tail;             /* pop at head, push at tail */
+	_Atomic size_t count;          /* queued now; read without lock */
+	_Atomic uint32_t wake_seq;     /* futex word for idle workers */
+	_Atomic uint32_t sleepers;     /* workers asleep */
+	_Atomic uint64_t completed;    /* ended OK here */
+	_Atomic uint64_t failed;       /* ended with an error here */
+	_Atomic uint64_t running;      /* running now */
+	gfn_worker *workers;           /* its workers */
+	unsigned nworkers;             /* how many */
+} gfn_dev;
+
+/* ---- the engine ---------------------------------------------------------- */
+
+struct gfn_engine {
+	gfn_config cfg;               /* as given, defaults filled */
+	gfn_backend backends[GFN_MAX_BACKENDS]; /* probed */
+	int nbackends;                /* how many */
+	gfn_dev *devs;                /* devices */
+	int ndev;                     /* how many */
+	gfn_hostmem *mem;             /* host pool for objects */
+	gfn_store *store;             /* objects */
+
+	pthread_mutex_t fn_lock;      /* guards names, free list, frees */
+	gfn_fn_slot *fn_slots;        /* GFN_MAX_FUNCTIONS */
+	uint32_t fn_free;             /* free slot list */
+
+	pthread_mutex_t job_lock;     /* guards the job free list, growth */
+	gfn_job **job_chunks;         /* job table */
+	_Atomic uint32_t njob_chunks; /* chunks allocated */
+	uint32_t max_job_chunks;      /* size of job_chunks */
+	uint32_t job_free;            /* free list */
+
+	_Atomic int stopping;         /* destroy has begun: refuse work */
+	_Atomic int quit;             /* no submission left: workers exit
+	                                 once their queue is empty */
+	_Atomic uint32_t submitting;  /* threads inside a submission */
+	_Atomic uint32_t rr;          /* round-robin start for placement */
+
+	_Atomic uint64_t submitted;   /* counters, see gfn_stats */
+	_Atomic uint64_t canceled;
+	_Atomic uint64_t rejected_busy;
+	_Atomic uint64_t host_allocs; /* engine tables grown */
+	_Atomic uint64_t context_creates;
+	_Atomic uint64_t kernel_compiles;
+	_Atomic uint64_t pinnings;
+	_Atomic uint64_t input_copies;
+};
+
+#define GFN_JOB_SHIFT 10
+#define GFN_JOB_CHUNK (1u << GFN_JOB_SHIFT) /* jobs per table chunk */
+
+/* The job in table slot idx (which must exist). */
+static inline gfn_job *gfn__job_slot(gfn_engine *e, uint32_t idx)
+{
+	return &e->job_chunks[idx >> GFN_JOB_SHIFT][idx & (GFN_JOB_CHUNK - 1)];
+}
+
+/* registry.c */
+gfn_status gfn__registry_init(gfn_engine *e);
+void gfn__registry_fini(gfn_engine *e);
+/* Take a reference to a live function; ENOENT/ESTALE otherwise. */
+gfn_status gfn__fn_acquire(gfn_engine *e, gfn_function id, gfn_fn **out);
+/* Drop a reference; the last one after unregister frees the function. */
+void gfn__fn_release(gfn_engine *e, gfn_fn *fn);
+
+/* future.c */
+gfn_status gfn__jobs_init(gfn_engine *e);
+void gfn__jobs_fini(gfn_engine *e);
+/* n free jobs, each in JOB_PREP with refs 2, or GFN_ENOMEM. */
+gfn_status gfn__jobs_alloc(gfn_engine *e, size_t n, gfn_job **out);
+/* The job behind future id in the given state mask; NULL with status. */
+gfn_job *gfn__job_at(gfn_engine *e, uint64_t id);
+uint64_t gfn__job_id(const gfn_job *j);
+/* Undo a job that was never queued. */
+void gfn__job_abort(gfn_engine *e, gfn_job *j);
+/* End a claimed job with status: counters, wake, callback, unref. */
+void gfn__job_finish(gfn_engine *e, gfn_job *j, gfn_status status);
+
+/* sched.c */
+gfn_status gfn__devices_open(gfn_engine *e);
+void gfn__devices_close(gfn_engine *e);
+gfn_status gfn__workers_start(gfn_engine *e);
+/* Stop the workers: drain or cancel first, per cfg.shutdown. */
+void gfn__workers_stop(gfn_engine *e);
+/* Queue n prepared jobs in order; *accepted of them went in. */
+gfn_status gfn__submit(gfn_engine *e, gfn_job **jobs, size_t n,
+                       size_t *accepted);
+/* Run one claimed job on a worker (also used by tests of the engine). */
+void gfn__run_job(gfn_worker *w, gfn_job *j);
+
+#endif /* GFN_ENGINE_ENGINE_H */

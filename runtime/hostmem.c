@@ -1,0 +1,183 @@
+/*
+ * hostmem.c - size-class host memory pool (see hostmem.h).
+ */
+#include "runtime/hostmem.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+
+#include "runtime/util.h"
+
+#define MIN_SHIFT 6             /* smallest class: 64 bytes */
+#define MAX_SHIFT 30            /* largest class: 1 GiB */
+#define NCLASS (MAX_SHIFT - MIN_SHIFT + 1)
+#define SLAB_BYTES (1u << 20)   /* small classes are carved from 1 MiB */
+
+typedef struct slab {
+	struct slab *next; /* all slabs, for destroy */
+	void *base;        /* mmap'ed memory */
+	size_t bytes;      /* its length */
+} slab;
+
+typedef struct free_block {
+	struct free_block *next; /* next free block of the same class */
+} free_block;
+
+typedef struct size_class {
+	pthread_mutex_t lock; /* guards free */
+	free_block *free;     /* blocks ready to hand out */
+} size_class;
+
+struct gfn_hostmem {
+	size_class cls[NCLASS];     /* one free list per power of two */
+	pthread_mutex_t slab_lock;  /* guards slabs */
+	slab *slabs;                /* everything taken from the OS */
+	size_t limit;               /* max bytes from the OS, 0 = none */
+	_Atomic size_t os_bytes;    /* bytes taken from the OS */
+	_Atomic uint64_t os_allocs; /* times memory was taken from the OS */
+};
+
+static int class_of(size_t size)
+{
+	int shift = MIN_SHIFT;
+
+	while (shift <= MAX_SHIFT && ((size_t)1 << shift) < size)
+		shift++;
+	return shift > MAX_SHIFT ? -1 : shift - MIN_SHIFT;
+}
+
+gfn_status gfn_hostmem_create(size_t limit, gfn_hostmem **out)
+{
+	gfn_hostmem *hm = calloc(1, sizeof(*hm));
+
+	if (!hm)
+		return gfn__fail(GFN_ENOMEM, "no memory for the host pool");
+	for (int i = 0; i < NCLASS; i++)
+		pthread_mutex_init(&hm->cls[i].lock, NULL);
+	pthread_mutex_init(&hm->slab_lock, NULL);
+	hm->limit = limit;
+	*out = hm;
+	return GFN_OK;
+}
+
+void gfn_hostmem_destroy(gfn_hostmem *hm)
+{
+	slab *s, *next;
+
+	if (!hm)
+		return;
+	for (s = hm->slabs; s; s = next) {
+		next = s->next;
+		munmap(s->base, s->bytes);
+		free(s);
+	}
+	for (int i = 0; i < NCLASS; i++)
+		pthread_mutex_destroy(&hm->cls[i].lock);
+	pthread_mutex_destroy(&hm->slab_lock);
+	free(hm);
+}
+
+/* Take bytes from the OS, within the limit; NULL when refused. */
+static void *os_take(gfn_hostmem *hm, size_t bytes)
+{
+	size_t had = atomic_fetch_add(&hm->os_bytes, bytes);
+	slab *s;
+	void *p;
+
+	if (hm->limit && had + bytes > hm->limit)
+		goto err_undo;
+	s = malloc(sizeof(*s));
+	if (!s)
+		goto err_undo;
+	p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+	         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		goto err_free_slab;
+	s->base = p;
+	s->bytes = bytes;
+	pthread_mutex_lock(&hm->slab_lock);
+	s->next = hm->slabs;
+	hm->slabs = s;
+	pthread_mutex_unlock(&hm->slab_lock);
+	atomic_fetch_add(&hm->os_allocs, 1);
+	return p;
+
+err_free_slab:
+	free(s);
+err_undo:
+	atomic_fetch_sub(&hm->os_bytes, bytes);
+	return NULL;
+}
+
+/*
+ * Grow class c by one slab. The first block goes to the caller, the rest
+ * onto the free list (the caller holds the class lock).
+ */
+static void *grow(gfn_hostmem *hm, int c)
+{
+	size_t bsize = (size_t)1 << (c + MIN_SHIFT);
+	size_t bytes = bsize < SLAB_BYTES ? SLAB_BYTES : bsize;
+	char *base = os_take(hm, bytes);
+
+	if (!base)
+		return NULL;
+	for (size_t off = bsize; off < bytes; off += bsize) {
+		free_block *b = (free_block *)(base + off);
+		b->next = hm->cls[c].free;
+		hm->cls[c].free = b;
+	}
+	return base;
+}
+
+void *gfn_hostmem_alloc(gfn_hostmem *hm, size_t size)
+{
+	int c = class_of(size ? size : 1);
+	free_block *b;
+	void *p;
+
+	if (c < 0) {
+		gfn__fail(GFN_ENOMEM, "%zu bytes is more than the largest block",
+		          size);
+		return NULL;
+	}
+	pthread_mutex_lock(&hm->cls[c].lock);
+	b = hm->cls[c].free;
+	if (b) {
+		hm->cls[c].free = b->next;
+		p = b;
+	} else {
+		p = grow(hm, c);
+	}
+	pthread_mutex_unlock(&hm->cls[c].lock);
+	if (!p)
+		gfn__fail(GFN_ENOMEM,
+		          "host pool cannot grow for %zu bytes (limit %zu, "
+		          "in use %zu)",
+		          size, hm->limit, (size_t)atomic_load(&hm->os_bytes));
+	return p;
+}
+
+void gfn_hostmem_free(gfn_hostmem *hm, void *p, size_t size)
+{
+	int c = class_of(size ? size : 1);
+	free_block *b = p;
+
+	if (!p || c < 0)
+		return;
+	pthread_mutex_lock(&hm->cls[c].lock);
+	b->next = hm->cls[c].free;
+	hm->cls[c].free = b;
+	pthread_mutex_unlock(&hm->cls[c].lock);
+}
+
+uint64_t gfn_hostmem_os_allocs(const gfn_hostmem *hm)
+{
+	return atomic_load(&((gfn_hostmem *)hm)->os_allocs);
+}
+
+size_t gfn_hostmem_os_bytes(const gfn_hostmem *hm)
+{
+	return atomic_load(&((gfn_hostmem *)hm)->os_bytes);
+}
