@@ -34,8 +34,6 @@ static gfn_status take_config(gfn_engine *e, const gfn_config *cfg)
 
 	gfn_config_init(&d);
 	e->cfg = cfg ? *cfg : d;
-	if (!e->cfg.backends)
-		e->cfg.backends = d.backends;
 	if (!e->cfg.cpu_devices)
 		e->cfg.cpu_devices = d.cpu_devices;
 	if (!e->cfg.workers_per_device)
@@ -88,9 +86,10 @@ static gfn_status probe(gfn_engine *e)
 	if (s != GFN_OK)
 		return s;
 	if (!e->nbackends)
-		return gfn__fail(GFN_ENODEV,
-		                 "no backend selected by mask 0x%x has a device",
-		                 e->cfg.backends);
+		return gfn__fail(
+		        GFN_ENODEV,
+		        "no backend selected by mask 0x%x has a device",
+		        e->cfg.backends);
 	return GFN_OK;
 }
 
@@ -149,7 +148,8 @@ static gfn_status device_at(gfn_engine *e, size_t index, const void *out)
 	if (!e || !out)
 		return gfn__fail(GFN_EINVAL, "engine and out are required");
 	if (index >= (size_t)e->ndev)
-		return gfn__fail(GFN_ERANGE, "device %zu of %d", index, e->ndev);
+		return gfn__fail(GFN_ERANGE, "device %zu of %d", index,
+		                 e->ndev);
 	return GFN_OK;
 }
 
@@ -198,7 +198,8 @@ gfn_status gfn_object_map(gfn_engine *e, gfn_object obj, void **data,
                           size_t *size)
 {
 	if (!e || !data || !size)
-		return gfn__fail(GFN_EINVAL, "engine, data and size are required");
+		return gfn__fail(GFN_EINVAL,
+		                 "engine, data and size are required");
 	return gfn_store_map(e->store, obj, data, size);
 }
 
@@ -241,8 +242,9 @@ static gfn_status match_input(const gfn_tensor_spec *sp, const gfn_tensor *t,
 		                 gfn_dtype_name(t->dtype),
 		                 gfn_dtype_name(sp->dtype));
 	if (t->ndim != sp->ndim)
-		return gfn__fail(GFN_ESHAPE, "input %zu has %d dims, expected %d",
-		                 k, t->ndim, sp->ndim);
+		return gfn__fail(GFN_ESHAPE,
+		                 "input %zu has %d dims, expected %d", k,
+		                 t->ndim, sp->ndim);
 	for (int d = 0; d < sp->ndim; d++) {
 		int64_t want = sp->dims[d], got = t->shape[d];
 
@@ -323,10 +325,12 @@ static gfn_status prepare(gfn_engine *e, const gfn_invocation *inv, gfn_job *j)
 	if (s != GFN_OK)
 		return s;
 	j->inputs_held = 1;
-	memcpy(j->in_id, inv->inputs, j->n_in * sizeof(*inv->inputs));
+	if (j->n_in)
+		memcpy(j->in_id, inv->inputs, j->n_in * sizeof(*inv->inputs));
 	if ((s = shape_job(j->fn, j)) != GFN_OK)
 		return s;
-	memcpy(j->par, inv->params, j->n_par * sizeof(*inv->params));
+	if (j->n_par)
+		memcpy(j->par, inv->params, j->n_par * sizeof(*inv->params));
 	j->cb = inv->callback;
 	j->cb_arg = inv->callback_arg;
 	return GFN_OK;
@@ -362,16 +366,13 @@ static gfn_status submit_chunk(gfn_engine *e, const gfn_invocation *invs,
 	return s;
 }
 
-gfn_status gfn_invoke_many(gfn_engine *e, const gfn_invocation *invs,
-                           size_t n, gfn_future *out, size_t *accepted)
+/* gfn_invoke_many without the argument checks. */
+static gfn_status invoke_n(gfn_engine *e, const gfn_invocation *invs, size_t n,
+                           gfn_future *out, size_t *accepted)
 {
 	gfn_status s = GFN_OK;
 	size_t done = 0, got;
 
-	if (accepted)
-		*accepted = 0;
-	if (!e || (n && (!invs || !out)))
-		return gfn__fail(GFN_EINVAL, "engine, invs and out are required");
 	atomic_fetch_add(&e->submitting, 1);
 	if (atomic_load(&e->stopping))
 		s = gfn__fail(GFN_ESHUTDOWN, "engine is shutting down");
@@ -382,17 +383,29 @@ gfn_status gfn_invoke_many(gfn_engine *e, const gfn_invocation *invs,
 		done += got;
 	}
 	atomic_fetch_sub(&e->submitting, 1);
-	if (accepted)
-		*accepted = done;
+	*accepted = done;
 	return s;
 }
 
-gfn_status gfn_invoke(gfn_engine *e, const gfn_invocation *inv,
-                      gfn_future *out)
+gfn_status gfn_invoke_many(gfn_engine *e, const gfn_invocation *invs, size_t n,
+                           gfn_future *out, size_t *accepted)
 {
-	if (!inv || !out)
-		return gfn__fail(GFN_EINVAL, "inv and out are required");
-	return gfn_invoke_many(e, inv, 1, out, NULL);
+	if (accepted)
+		*accepted = 0;
+	if (!e || !accepted || (n && (!invs || !out)))
+		return gfn__fail(GFN_EINVAL,
+		                 "engine, invs, out and accepted are required");
+	return invoke_n(e, invs, n, out, accepted);
+}
+
+gfn_status gfn_invoke(gfn_engine *e, const gfn_invocation *inv, gfn_future *out)
+{
+	size_t accepted;
+
+	if (!e || !inv || !out)
+		return gfn__fail(GFN_EINVAL,
+		                 "engine, inv and out are required");
+	return invoke_n(e, inv, 1, out, &accepted);
 }
 
 /* ---- statistics ------------------------------------------------------------------ */

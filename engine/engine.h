@@ -15,19 +15,19 @@
 #include "runtime/hostmem.h"
 #include "runtime/util.h"
 
-#define GFN_MAX_DEVICES 64    /* devices one engine drives */
+#define GFN_MAX_DEVICES 64     /* devices one engine drives */
 #define GFN_MAX_FUNCTIONS 4096 /* registered functions at once */
 
 /* ---- functions (registry.c) --------------------------------------------- */
 
 typedef struct gfn_fn {
-	char name[64];                             /* unique name */
-	size_t n_in, n_out, n_par;                 /* signature sizes */
-	gfn_tensor_spec in[GFN_MAX_INPUTS];        /* inputs (names dropped) */
-	gfn_tensor_spec out[GFN_MAX_OUTPUTS];      /* outputs */
-	gfn_param_type par[GFN_MAX_PARAMS];        /* parameter types */
-	gfn_bkernel *kernel[GFN_MAX_DEVICES];      /* per device; NULL: can't */
-	uint32_t slot;                             /* registry slot */
+	char name[64];                        /* unique name */
+	size_t n_in, n_out, n_par;            /* signature sizes */
+	gfn_tensor_spec in[GFN_MAX_INPUTS];   /* inputs (names dropped) */
+	gfn_tensor_spec out[GFN_MAX_OUTPUTS]; /* outputs */
+	gfn_param_type par[GFN_MAX_PARAMS];   /* parameter types */
+	gfn_bkernel *kernel[GFN_MAX_DEVICES]; /* per device; NULL: can't */
+	uint32_t slot;                        /* registry slot */
 } gfn_fn;
 
 /*
@@ -47,11 +47,11 @@ typedef struct gfn_fn_slot {
 /* ---- jobs: the state behind a future (future.c) ----------------------------- */
 
 enum {
-	JOB_FREE = 0,  /* on the free list */
-	JOB_PREP = 1,  /* being checked and filled at submission */
-	JOB_QUEUED,    /* in a device queue */
-	JOB_RUNNING,   /* claimed by a worker (or a canceler) */
-	JOB_DONE,      /* ended; status is final */
+	JOB_FREE = 0, /* on the free list */
+	JOB_PREP = 1, /* being checked and filled at submission */
+	JOB_QUEUED,   /* in a device queue */
+	JOB_RUNNING,  /* claimed by a worker (or a canceler) */
+	JOB_DONE,     /* ended; status is final */
 };
 
 typedef struct gfn_job {
@@ -81,47 +81,47 @@ typedef struct gfn_job {
 /* ---- devices and their queues (sched.c) --------------------------------------- */
 
 typedef struct gfn_worker {
-	struct gfn_engine *e;  /* owner */
-	struct gfn_dev *dev;   /* device it feeds */
-	gfn_bqueue *bq;        /* its backend queue */
-	pthread_t thread;      /* the thread */
-	int started;           /* thread was created */
+	struct gfn_engine *e; /* owner */
+	struct gfn_dev *dev;  /* device it feeds */
+	gfn_bqueue *bq;       /* its backend queue */
+	pthread_t thread;     /* the thread */
+	int started;          /* thread was created */
 } gfn_worker;
 
 typedef struct gfn_dev {
-	int index;                     /* engine device index */
-	const gfn_backend_ops *ops;    /* its backend */
-	gfn_bdev *bdev;                /* open device (context) */
-	gfn_device_info info;          /* properties */
-	pthread_mutex_t lock;          /* guards ring, head, tail */
-	uint64_t *ring;                /* queued future ids */
-	size_t mask;                   /* ring size - 1 */
-	size_t cap;                    /* max queued (config) */
-	size_t head, tail;             /* pop at head, push at tail */
-	_Atomic size_t count;          /* queued now; read without lock */
-	_Atomic uint32_t wake_seq;     /* futex word for idle workers */
-	_Atomic uint32_t sleepers;     /* workers asleep */
-	_Atomic uint64_t completed;    /* ended OK here */
-	_Atomic uint64_t failed;       /* ended with an error here */
-	_Atomic uint64_t running;      /* running now */
-	gfn_worker *workers;           /* its workers */
-	unsigned nworkers;             /* how many */
+	int index;                  /* engine device index */
+	const gfn_backend_ops *ops; /* its backend */
+	gfn_bdev *bdev;             /* open device (context) */
+	gfn_device_info info;       /* properties */
+	pthread_mutex_t lock;       /* guards ring, head, tail */
+	uint64_t *ring;             /* queued future ids */
+	size_t mask;                /* ring size - 1 */
+	size_t cap;                 /* max queued (config) */
+	size_t head, tail;          /* pop at head, push at tail */
+	_Atomic size_t count;       /* queued now; read without lock */
+	_Atomic uint32_t wake_seq;  /* futex word for idle workers */
+	_Atomic uint32_t sleepers;  /* workers asleep */
+	_Atomic uint64_t completed; /* ended OK here */
+	_Atomic uint64_t failed;    /* ended with an error here */
+	_Atomic uint64_t running;   /* running now */
+	gfn_worker *workers;        /* its workers */
+	unsigned nworkers;          /* how many */
 } gfn_dev;
 
 /* ---- the engine ---------------------------------------------------------- */
 
 struct gfn_engine {
-	gfn_config cfg;               /* as given, defaults filled */
+	gfn_config cfg;                         /* as given, defaults filled */
 	gfn_backend backends[GFN_MAX_BACKENDS]; /* probed */
-	int nbackends;                /* how many */
-	gfn_dev *devs;                /* devices */
-	int ndev;                     /* how many */
-	gfn_hostmem *mem;             /* host pool for objects */
-	gfn_store *store;             /* objects */
+	int nbackends;                          /* how many */
+	gfn_dev *devs;                          /* devices */
+	int ndev;                               /* how many */
+	gfn_hostmem *mem;                       /* host pool for objects */
+	gfn_store *store;                       /* objects */
 
-	pthread_mutex_t fn_lock;      /* guards names, free list, frees */
-	gfn_fn_slot *fn_slots;        /* GFN_MAX_FUNCTIONS */
-	uint32_t fn_free;             /* free slot list */
+	pthread_mutex_t fn_lock; /* guards names, free list, frees */
+	gfn_fn_slot *fn_slots;   /* GFN_MAX_FUNCTIONS */
+	uint32_t fn_free;        /* free slot list */
 
 	pthread_mutex_t job_lock;     /* guards the job free list, growth */
 	gfn_job **job_chunks;         /* job table */
@@ -129,13 +129,13 @@ struct gfn_engine {
 	uint32_t max_job_chunks;      /* size of job_chunks */
 	uint32_t job_free;            /* free list */
 
-	_Atomic int stopping;         /* destroy has begun: refuse work */
-	_Atomic int quit;             /* no submission left: workers exit
+	_Atomic int stopping;        /* destroy has begun: refuse work */
+	_Atomic int quit;            /* no submission left: workers exit
 	                                 once their queue is empty */
-	_Atomic uint32_t submitting;  /* threads inside a submission */
-	_Atomic uint32_t rr;          /* round-robin start for placement */
+	_Atomic uint32_t submitting; /* threads inside a submission */
+	_Atomic uint32_t rr;         /* round-robin start for placement */
 
-	_Atomic uint64_t submitted;   /* counters, see gfn_stats */
+	_Atomic uint64_t submitted; /* counters, see gfn_stats */
 	_Atomic uint64_t canceled;
 	_Atomic uint64_t rejected_busy;
 	_Atomic uint64_t host_allocs; /* engine tables grown */

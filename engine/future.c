@@ -113,8 +113,8 @@ gfn_status gfn__jobs_alloc(gfn_engine *e, size_t n, gfn_job **out)
 
 uint64_t gfn__job_id(const gfn_job *j)
 {
-	uint64_t sw = atomic_load_explicit(&((gfn_job *)j)->sw,
-	                                   memory_order_relaxed);
+	uint64_t sw =
+	        atomic_load_explicit(&((gfn_job *)j)->sw, memory_order_relaxed);
 
 	return (sw & ~0xffffffffull) | j->idx;
 }
@@ -169,14 +169,17 @@ void gfn__job_finish(gfn_engine *e, gfn_job *j, gfn_status status)
 	job_drop_args(e, j);
 	j->status = status;
 	if (status != GFN_OK) /* the failing call set this thread's detail */
-		snprintf(j->detail, sizeof(j->detail), "%s", gfn_error_detail());
+		snprintf(j->detail, sizeof(j->detail), "%s",
+		         gfn_error_detail());
 	if (status == GFN_OK)
 		atomic_fetch_add_explicit(&dev->completed, 1,
 		                          memory_order_relaxed);
 	else if (status == GFN_ECANCELED)
-		atomic_fetch_add_explicit(&e->canceled, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&e->canceled, 1,
+		                          memory_order_relaxed);
 	else
-		atomic_fetch_add_explicit(&dev->failed, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&dev->failed, 1,
+		                          memory_order_relaxed);
 	atomic_store_explicit(&j->sw, (sw & ~0xffffffffull) | JOB_DONE,
 	                      memory_order_release);
 	atomic_fetch_add(&j->wake, 1);
@@ -192,7 +195,8 @@ void gfn__job_finish(gfn_engine *e, gfn_job *j, gfn_status status)
 gfn_job *gfn__job_at(gfn_engine *e, uint64_t id)
 {
 	uint32_t idx = (uint32_t)id, gen = (uint32_t)(id >> 32);
-	uint32_t n = atomic_load_explicit(&e->njob_chunks, memory_order_acquire);
+	uint32_t n =
+	        atomic_load_explicit(&e->njob_chunks, memory_order_acquire);
 	gfn_job *j;
 	uint64_t sw;
 
@@ -207,8 +211,7 @@ gfn_job *gfn__job_at(gfn_engine *e, uint64_t id)
 		if (gen > sw_gen(sw))
 			gfn__fail(GFN_ENOENT, "no future %" PRIx64, id);
 		else
-			gfn__fail(GFN_ESTALE, "future %" PRIx64
-			                      " was released",
+			gfn__fail(GFN_ESTALE, "future %" PRIx64 " was released",
 			          id);
 		return NULL;
 	}
@@ -224,7 +227,7 @@ static gfn_status lookup_error(uint64_t id, gfn_engine *e)
 	if (!id || !gen || idx >= n * JOB_CHUNK)
 		return GFN_ENOENT;
 	return gen > sw_gen(atomic_load(&job_ptr(e, idx)->sw)) ? GFN_ENOENT
-	                                                      : GFN_ESTALE;
+	                                                       : GFN_ESTALE;
 }
 
 static gfn_job *lookup(gfn_engine *e, gfn_future f, gfn_status *s)
@@ -346,13 +349,17 @@ gfn_status gfn_future_outputs(gfn_engine *e, gfn_future f, gfn_object *outs,
 		return gfn__fail(GFN_EINVAL, "outs is NULL");
 	j = gfn__job_at(e, f.id);
 	if (cap < j->n_out)
-		return gfn__fail(GFN_ERANGE, "%u outputs, room for %zu", j->n_out,
-		                 cap);
+		return gfn__fail(GFN_ERANGE, "%u outputs, room for %zu",
+		                 j->n_out, cap);
+	if (!j->n_out) { /* nothing to move */
+		if (n)
+			*n = 0;
+		return GFN_OK;
+	}
 	/* The owner is the only one who takes outputs: exchange makes a
 	   second (racing or later) call see them gone. */
 	if (!__atomic_exchange_n(&j->outputs_live, 0, __ATOMIC_ACQ_REL))
-		return gfn__fail(GFN_ESTATE, j->n_out ? "outputs already taken"
-		                                      : "function has no outputs");
+		return gfn__fail(GFN_ESTATE, "outputs already taken");
 	memcpy(outs, j->out_id, j->n_out * sizeof(*outs));
 	if (n)
 		*n = j->n_out;
@@ -368,11 +375,11 @@ gfn_status gfn_future_cancel(gfn_engine *e, gfn_future f)
 	if (!j)
 		return s;
 	want = (f.id & ~0xffffffffull) | JOB_QUEUED;
-	if (!atomic_compare_exchange_strong(&j->sw, &want,
-	                                    (want & ~0xffffffffull) |
-	                                            JOB_RUNNING))
+	if (!atomic_compare_exchange_strong(
+	            &j->sw, &want, (want & ~0xffffffffull) | JOB_RUNNING))
 		return gfn__fail(GFN_ESTATE,
-		                 "future %" PRIx64 " is running or ended", f.id);
+		                 "future %" PRIx64 " is running or ended",
+		                 f.id);
 	/* The queue entry stays; the worker that pops it fails to claim. */
 	gfn__fail(GFN_ECANCELED, "invocation %" PRIx64 " was canceled", f.id);
 	gfn__job_finish(e, j, GFN_ECANCELED);

@@ -70,8 +70,8 @@ static gfn_status check_spec(const gfn_tensor_spec *t, const char *what,
                              size_t k, int is_output, unsigned *bound)
 {
 	if (!gfn_dtype_size(t->dtype))
-		return gfn__fail(GFN_EINVAL, "%s %zu has unknown dtype %d", what,
-		                 k, (int)t->dtype);
+		return gfn__fail(GFN_EINVAL, "%s %zu has unknown dtype %d",
+		                 what, k, (int)t->dtype);
 	if (t->ndim < 0 || t->ndim > GFN_MAX_DIMS)
 		return gfn__fail(GFN_EINVAL, "%s %zu: ndim %d outside 0..%d",
 		                 what, k, t->ndim, GFN_MAX_DIMS);
@@ -90,15 +90,16 @@ static gfn_status check_spec(const gfn_tensor_spec *t, const char *what,
 			                 k, d);
 		if (var < 0 || var >= GFN_MAX_DIM_VARS)
 			return gfn__fail(GFN_EINVAL,
-			                 "%s %zu dim %d: bad extent %" PRId64, what,
-			                 k, d, x);
+			                 "%s %zu dim %d: bad extent %" PRId64,
+			                 what, k, d, x);
 		if (!is_output)
 			*bound |= 1u << var;
 		else if (!(*bound & (1u << var)))
-			return gfn__fail(GFN_EINVAL,
-			                 "output %zu dim %d uses size variable %" PRId64
-			                 " that no input binds",
-			                 k, d, var);
+			return gfn__fail(
+			        GFN_EINVAL,
+			        "output %zu dim %d uses size variable %" PRId64
+			        " that no input binds",
+			        k, d, var);
 	}
 	return GFN_OK;
 }
@@ -110,7 +111,8 @@ static gfn_status check_desc(const gfn_function_desc *d)
 	gfn_status s;
 
 	if (len == 0 || len > 63)
-		return gfn__fail(GFN_EINVAL, "function name must be 1..63 chars");
+		return gfn__fail(GFN_EINVAL,
+		                 "function name must be 1..63 chars");
 	if (d->n_inputs > GFN_MAX_INPUTS || d->n_outputs > GFN_MAX_OUTPUTS ||
 	    d->n_params > GFN_MAX_PARAMS)
 		return gfn__fail(GFN_EINVAL,
@@ -134,8 +136,9 @@ static gfn_status check_desc(const gfn_function_desc *d)
 	for (size_t k = 0; k < d->n_params; k++)
 		if (d->params[k].type != GFN_PARAM_F64 &&
 		    d->params[k].type != GFN_PARAM_I64)
-			return gfn__fail(GFN_EINVAL, "%s: param %zu has bad type",
-			                 d->name, k);
+			return gfn__fail(GFN_EINVAL,
+			                 "%s: param %zu has bad type", d->name,
+			                 k);
 	return GFN_OK;
 }
 
@@ -154,9 +157,8 @@ static void copy_specs(gfn_tensor_spec *dst, const gfn_tensor_spec *src,
 static gfn_status load_kernels(gfn_engine *e, gfn_fn *fn,
                                const gfn_function_desc *d)
 {
-	gfn_ksrc src = {.kind = GFN_KSRC_CPU_FN,
-	                .cpu_fn = d->cpu_fn,
-	                .user = d->user};
+	gfn_ksrc src = {
+	        .kind = GFN_KSRC_CPU_FN, .cpu_fn = d->cpu_fn, .user = d->user};
 	int loaded = 0;
 
 	for (int i = 0; i < e->ndev; i++) {
@@ -172,8 +174,8 @@ static gfn_status load_kernels(gfn_engine *e, gfn_fn *fn,
 		loaded++;
 	}
 	if (!loaded)
-		return gfn__fail(GFN_ENODEV, "%s: no device can run a CPU kernel",
-		                 d->name);
+		return gfn__fail(GFN_ENODEV,
+		                 "%s: no device can run a CPU kernel", d->name);
 	return GFN_OK;
 }
 
@@ -214,8 +216,8 @@ static gfn_status publish(gfn_engine *e, gfn_fn *fn, gfn_function *out)
 	uint32_t i, gen;
 
 	if (find_name(e, fn->name) >= 0)
-		return gfn__fail(GFN_EEXIST, "function %s is already registered",
-		                 fn->name);
+		return gfn__fail(GFN_EEXIST,
+		                 "function %s is already registered", fn->name);
 	if (e->fn_free == UINT32_MAX)
 		return gfn__fail(GFN_ENOMEM, "registry full (%d functions)",
 		                 GFN_MAX_FUNCTIONS);
@@ -237,7 +239,8 @@ gfn_status gfn_function_register(gfn_engine *e, const gfn_function_desc *desc,
 	gfn_fn *fn;
 
 	if (!e || !desc || !out)
-		return gfn__fail(GFN_EINVAL, "engine, desc and out are required");
+		return gfn__fail(GFN_EINVAL,
+		                 "engine, desc and out are required");
 	if (atomic_load(&e->stopping))
 		return gfn__fail(GFN_ESHUTDOWN, "engine is shutting down");
 	if ((s = check_desc(desc)) != GFN_OK)
@@ -258,13 +261,13 @@ gfn_status gfn_function_register(gfn_engine *e, const gfn_function_desc *desc,
 	return s;
 }
 
-gfn_status gfn_function_find(gfn_engine *e, const char *name,
-                             gfn_function *out)
+gfn_status gfn_function_find(gfn_engine *e, const char *name, gfn_function *out)
 {
 	int i;
 
 	if (!e || !name || !out)
-		return gfn__fail(GFN_EINVAL, "engine, name and out are required");
+		return gfn__fail(GFN_EINVAL,
+		                 "engine, name and out are required");
 	pthread_mutex_lock(&e->fn_lock);
 	i = find_name(e, name);
 	if (i >= 0)
@@ -299,9 +302,9 @@ gfn_status gfn__fn_acquire(gfn_engine *e, gfn_function id, gfn_fn **out)
 		if ((uint32_t)(w >> 32) != id_gen(id) || (w & FN_DEAD) ||
 		    !(w & FN_REFS) || !id.id)
 			return bad_id(id, w);
-		if (atomic_compare_exchange_weak_explicit(
-			    &s->word, &w, w + 1, memory_order_acquire,
-			    memory_order_acquire))
+		if (atomic_compare_exchange_weak_explicit(&s->word, &w, w + 1,
+		                                          memory_order_acquire,
+		                                          memory_order_acquire))
 			break;
 	}
 	*out = s->fn;
@@ -326,8 +329,9 @@ static void slot_retire(gfn_engine *e, uint32_t i, uint64_t w)
 void gfn__fn_release(gfn_engine *e, gfn_fn *fn)
 {
 	gfn_fn_slot *s = &e->fn_slots[fn->slot];
-	uint64_t w = atomic_fetch_sub_explicit(&s->word, 1,
-	                                       memory_order_acq_rel) - 1;
+	uint64_t w =
+	        atomic_fetch_sub_explicit(&s->word, 1, memory_order_acq_rel) -
+	        1;
 
 	if (!(w & FN_REFS))
 		slot_retire(e, fn->slot, w);

@@ -59,7 +59,8 @@ gfn_status gfn__devices_open(gfn_engine *e)
 	if (!e->devs)
 		return gfn__fail(GFN_ENOMEM, "no memory for devices");
 	for (int b = 0; b < e->nbackends; b++) {
-		for (int i = 0; i < e->backends[b].ndev && e->ndev < total; i++) {
+		for (int i = 0; i < e->backends[b].ndev && e->ndev < total;
+		     i++) {
 			gfn_dev *d = &e->devs[e->ndev];
 			gfn_status s;
 
@@ -139,8 +140,8 @@ static int place(gfn_engine *e, const gfn_fn *fn, unsigned start)
 static size_t place_locked(gfn_engine *e, gfn_job **jobs, size_t n,
                            unsigned *pushed)
 {
-	unsigned start = atomic_fetch_add_explicit(&e->rr, 1,
-	                                           memory_order_relaxed);
+	unsigned start =
+	        atomic_fetch_add_explicit(&e->rr, 1, memory_order_relaxed);
 	size_t k;
 
 	for (k = 0; k < n; k++) {
@@ -154,7 +155,8 @@ static size_t place_locked(gfn_engine *e, gfn_job **jobs, size_t n,
 		d = &e->devs[i];
 		j->dev = i;
 		sw = atomic_load_explicit(&j->sw, memory_order_relaxed);
-		atomic_store_explicit(&j->sw, (sw & ~0xffffffffull) | JOB_QUEUED,
+		atomic_store_explicit(&j->sw,
+		                      (sw & ~0xffffffffull) | JOB_QUEUED,
 		                      memory_order_release);
 		d->ring[d->tail++ & d->mask] = gfn__job_id(j);
 		atomic_fetch_add(&d->count, 1);
@@ -195,10 +197,13 @@ static gfn_status execute(gfn_worker *w, gfn_job *j)
 	gfn_engine *e = w->e;
 	gfn_dev *d = w->dev;
 	gfn_kernel_args a = {
-		.n_inputs = j->n_in, .inputs = j->in,
-		.n_outputs = j->n_out, .outputs = j->out,
-		.n_params = j->n_par, .params = j->par,
-		.device = d->index,
+	        .n_inputs = j->n_in,
+	        .inputs = j->in,
+	        .n_outputs = j->n_out,
+	        .outputs = j->out,
+	        .n_params = j->n_par,
+	        .params = j->par,
+	        .device = d->index,
 	};
 	gfn_launch l = {.args = &a};
 	gfn_status s = GFN_OK;
@@ -238,9 +243,8 @@ static void run_id(gfn_worker *w, uint64_t id)
 	gfn_job *j = gfn__job_slot(w->e, (uint32_t)id);
 	uint64_t want = (id & ~0xffffffffull) | JOB_QUEUED;
 
-	if (atomic_compare_exchange_strong(&j->sw, &want,
-	                                   (want & ~0xffffffffull) |
-	                                           JOB_RUNNING))
+	if (atomic_compare_exchange_strong(
+	            &j->sw, &want, (want & ~0xffffffffull) | JOB_RUNNING))
 		gfn__run_job(w, j);
 }
 
@@ -279,8 +283,9 @@ static void *worker_main(void *arg)
 		/* Share a long queue among the device's workers. */
 		size_t want = atomic_load(&w->dev->count) / w->dev->nworkers;
 		size_t n = queue_pop(w->dev, ids,
-		                     want < 1 ? 1 : want > POP_BATCH ? POP_BATCH
-		                                                      : want);
+		                     want < 1           ? 1
+		                     : want > POP_BATCH ? POP_BATCH
+		                                        : want);
 		for (size_t k = 0; k < n; k++)
 			run_id(w, ids[k]);
 		if (n)
@@ -299,7 +304,8 @@ gfn_status gfn__workers_start(gfn_engine *e)
 	for (int i = 0; i < e->ndev; i++) {
 		gfn_dev *d = &e->devs[i];
 
-		d->workers = calloc(e->cfg.workers_per_device, sizeof(*d->workers));
+		d->workers =
+		        calloc(e->cfg.workers_per_device, sizeof(*d->workers));
 		if (!d->workers)
 			return gfn__fail(GFN_ENOMEM, "no memory for workers");
 		d->nworkers = e->cfg.workers_per_device;
@@ -313,8 +319,9 @@ gfn_status gfn__workers_start(gfn_engine *e)
 			if (s != GFN_OK)
 				return s;
 			if (pthread_create(&w->thread, NULL, worker_main, w))
-				return gfn__fail(GFN_ESYS,
-				                 "cannot start a worker thread");
+				return gfn__fail(
+				        GFN_ESYS,
+				        "cannot start a worker thread");
 			w->started = 1;
 		}
 	}
@@ -333,8 +340,8 @@ static void cancel_queued(gfn_engine *e, gfn_dev *d)
 			uint64_t want = (ids[k] & ~0xffffffffull) | JOB_QUEUED;
 
 			if (!atomic_compare_exchange_strong(
-				    &j->sw, &want,
-				    (want & ~0xffffffffull) | JOB_RUNNING))
+			            &j->sw, &want,
+			            (want & ~0xffffffffull) | JOB_RUNNING))
 				continue;
 			gfn__fail(GFN_ECANCELED,
 			          "engine destroyed before the invocation ran");

@@ -44,20 +44,21 @@ typedef struct slot {
 } slot;
 
 struct gfn_store {
-	pthread_mutex_t lock;   /* guards everything below */
-	gfn_hostmem *mem;       /* object data; not owned */
-	size_t capacity;        /* max bytes */
-	size_t bytes;           /* bytes of live objects */
-	slot **chunks;          /* table, CHUNK slots each */
-	uint32_t nchunks;       /* chunks allocated */
-	uint32_t maxchunks;     /* size of chunks[] */
-	uint32_t free_head;     /* free slots */
-	uint32_t lru_head;      /* least recently used cached object */
-	uint32_t lru_tail;      /* most recently used */
-	uint64_t nobjects;      /* live objects */
-	uint64_t evictions;     /* objects evicted */
-	uint64_t host_allocs;   /* chunks allocated */
-	uint64_t rng;           /* splitmix64 state for ids */
+	pthread_mutex_t lock; /* guards everything below */
+	gfn_hostmem *mem;     /* object data; not owned */
+	size_t capacity;      /* max bytes */
+	size_t max_objects;   /* max live objects */
+	size_t bytes;         /* bytes of live objects */
+	slot **chunks;        /* table, CHUNK slots each */
+	uint32_t nchunks;     /* chunks allocated */
+	uint32_t maxchunks;   /* size of chunks[] */
+	uint32_t free_head;   /* free slots */
+	uint32_t lru_head;    /* least recently used cached object */
+	uint32_t lru_tail;    /* most recently used */
+	uint64_t nobjects;    /* live objects */
+	uint64_t evictions;   /* objects evicted */
+	uint64_t host_allocs; /* chunks allocated */
+	uint64_t rng;         /* splitmix64 state for ids */
 };
 
 const char *gfn_store_id_str(gfn_object id, char *buf, size_t len)
@@ -98,6 +99,7 @@ gfn_status gfn_store_create(const gfn_store_config *cfg, gfn_store **out)
 	pthread_mutex_init(&st->lock, NULL);
 	st->mem = cfg->mem;
 	st->capacity = cfg->capacity;
+	st->max_objects = maxobj;
 	st->free_head = st->lru_head = st->lru_tail = NIL;
 	st->rng = gfn__random_seed();
 	*out = st;
@@ -157,8 +159,9 @@ static gfn_status grow_table(gfn_store *st)
 	slot *c;
 
 	if (st->nchunks == st->maxchunks)
-		return gfn__fail(GFN_ENOMEM, "object store holds its maximum of "
-		                             "%u objects",
+		return gfn__fail(GFN_ENOMEM,
+		                 "object store holds its maximum of "
+		                 "%u objects",
 		                 st->maxchunks * CHUNK);
 	c = calloc(CHUNK, sizeof(*c));
 	if (!c)
@@ -191,16 +194,22 @@ static void free_slot(gfn_store *st, uint32_t i)
 	st->free_head = i;
 }
 
-/* Evict cached objects, oldest first, until need more bytes fit. */
+static int fits(const gfn_store *st, size_t need)
+{
+	return st->bytes + need <= st->capacity &&
+	       st->nobjects < st->max_objects;
+}
+
+/* Evict cached objects, oldest first, until one more of need bytes fits. */
 static int make_room(gfn_store *st, size_t need)
 {
-	while (st->bytes + need > st->capacity && st->lru_head != NIL) {
+	while (!fits(st, need) && st->lru_head != NIL) {
 		uint32_t i = st->lru_head;
 		lru_unlink(st, i);
 		free_slot(st, i);
 		st->evictions++;
 	}
-	return st->bytes + need <= st->capacity;
+	return fits(st, need);
 }
 
 /* ---- lookup ----------------------------------------------------------------- */
@@ -238,15 +247,15 @@ static gfn_status check_shape(gfn_dtype dtype, int ndim, const int64_t *shape,
 	size_t n = gfn_dtype_size(dtype);
 
 	if (!n)
-		return gfn__fail(GFN_EDTYPE, "unknown dtype %d", (int)dtype);
+		return gfn__fail(GFN_EINVAL, "unknown dtype %d", (int)dtype);
 	if (ndim < 0 || ndim > GFN_MAX_DIMS)
-		return gfn__fail(GFN_ESHAPE, "ndim %d is outside 0..%d", ndim,
+		return gfn__fail(GFN_EINVAL, "ndim %d is outside 0..%d", ndim,
 		                 GFN_MAX_DIMS);
 	if (ndim > 0 && !shape)
 		return gfn__fail(GFN_EINVAL, "shape is NULL for ndim %d", ndim);
 	for (int d = 0; d < ndim; d++) {
 		if (shape[d] < 0)
-			return gfn__fail(GFN_ESHAPE, "extent %d is %" PRId64, d,
+			return gfn__fail(GFN_EINVAL, "extent %d is %" PRId64, d,
 			                 shape[d]);
 		if (shape[d] && n > SIZE_MAX / 2 / (size_t)shape[d])
 			return gfn__fail(GFN_ERANGE, "tensor size overflows");
@@ -268,10 +277,12 @@ static gfn_status create_locked(gfn_store *st, gfn_dtype dtype, int ndim,
 	void *p;
 
 	if (!make_room(st, size))
-		return gfn__fail(GFN_ENOMEM,
-		                 "store full: %zu bytes wanted, %zu of %zu in use "
-		                 "by referenced objects",
-		                 size, st->bytes, st->capacity);
+		return gfn__fail(
+		        GFN_ENOMEM,
+		        "store full: %zu bytes wanted, %zu of %zu in use, "
+		        "%" PRIu64 " of %zu objects, none evictable",
+		        size, st->bytes, st->capacity, st->nobjects,
+		        st->max_objects);
 	if (st->free_head == NIL && (s = grow_table(st)) != GFN_OK)
 		return s;
 	p = gfn_hostmem_alloc(st->mem, size);
@@ -458,7 +469,8 @@ static slot *find_ref(gfn_store *st, gfn_object id, gfn_status *s,
 	}
 	e = find(st, id, s, idx);
 	if (e && !e->refs) {
-		*s = gfn__fail(GFN_ESTATE, "object %s has no reference to release",
+		*s = gfn__fail(GFN_ESTATE,
+		               "object %s has no reference to release",
 		               gfn_store_id_str(id, b, sizeof(b)));
 		return NULL;
 	}

@@ -9,7 +9,7 @@
 #include "runtime/util.h"
 
 static const gfn_backend_ops *const all_backends[] = {
-	&gfn_cpu_backend,
+        &gfn_cpu_backend,
 };
 
 gfn_status gfn_backend_check(const gfn_backend_ops *ops)
@@ -26,7 +26,8 @@ gfn_status gfn_backend_check(const gfn_backend_ops *ops)
 	    !ops->kernel_load || !ops->kernel_unload || !ops->launch ||
 	    !ops->sync)
 		return gfn__fail(GFN_EINVAL,
-		                 "backend %s lacks a mandatory operation", name);
+		                 "backend %s lacks a mandatory operation",
+		                 name);
 	return GFN_OK;
 }
 
@@ -80,9 +81,8 @@ void gfn_backend_mem_free(const gfn_backend_ops *ops, gfn_bdev *dev,
 		ops->mem_free(dev, m);
 }
 
-gfn_status gfn_backend_host_register(const gfn_backend_ops *ops,
-                                     gfn_bdev *dev, void *p, size_t size,
-                                     void **handle)
+gfn_status gfn_backend_host_register(const gfn_backend_ops *ops, gfn_bdev *dev,
+                                     void *p, size_t size, void **handle)
 {
 	*handle = NULL;
 	if (ops->flags & GFN_BFLAG_HOST_IS_DEVICE)
@@ -108,11 +108,12 @@ gfn_status gfn_backend_copy_h2d(const gfn_backend_ops *ops, gfn_bqueue *q,
 	if (ops->copy_h2d)
 		return ops->copy_h2d(q, dst, off, src, n);
 	if (!(ops->flags & GFN_BFLAG_HOST_IS_DEVICE))
-		return gfn__fail(GFN_ENOTSUP, "backend %s has no copy to device",
-		                 ops->name);
+		return gfn__fail(GFN_ENOTSUP,
+		                 "backend %s has no copy to device", ops->name);
 	if (off > dst->size || n > dst->size - off)
-		return gfn__fail(GFN_ERANGE, "copy of %zu bytes at %zu past %zu",
-		                 n, off, dst->size);
+		return gfn__fail(GFN_ERANGE,
+		                 "copy of %zu bytes at %zu past %zu", n, off,
+		                 dst->size);
 	memcpy((char *)dst->ptr + off, src, n);
 	return GFN_OK;
 }
@@ -127,8 +128,9 @@ gfn_status gfn_backend_copy_d2h(const gfn_backend_ops *ops, gfn_bqueue *q,
 		return gfn__fail(GFN_ENOTSUP, "backend %s has no copy to host",
 		                 ops->name);
 	if (off > src->size || n > src->size - off)
-		return gfn__fail(GFN_ERANGE, "copy of %zu bytes at %zu past %zu",
-		                 n, off, src->size);
+		return gfn__fail(GFN_ERANGE,
+		                 "copy of %zu bytes at %zu past %zu", n, off,
+		                 src->size);
 	memcpy(dst, (const char *)src->ptr + off, n);
 	return GFN_OK;
 }

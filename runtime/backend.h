@@ -164,9 +164,8 @@ gfn_status gfn_backend_mem_alloc(const gfn_backend_ops *ops, gfn_bdev *dev,
                                  size_t size, gfn_bmem *out);
 void gfn_backend_mem_free(const gfn_backend_ops *ops, gfn_bdev *dev,
                           gfn_bmem *m);
-gfn_status gfn_backend_host_register(const gfn_backend_ops *ops,
-                                     gfn_bdev *dev, void *p, size_t size,
-                                     void **handle);
+gfn_status gfn_backend_host_register(const gfn_backend_ops *ops, gfn_bdev *dev,
+                                     void *p, size_t size, void **handle);
 void gfn_backend_host_unregister(const gfn_backend_ops *ops, gfn_bdev *dev,
                                  void *handle);
 gfn_status gfn_backend_copy_h2d(const gfn_backend_ops *ops, gfn_bqueue *q,

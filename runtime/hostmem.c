@@ -10,10 +10,10 @@
 
 #include "runtime/util.h"
 
-#define MIN_SHIFT 6             /* smallest class: 64 bytes */
-#define MAX_SHIFT 30            /* largest class: 1 GiB */
+#define MIN_SHIFT 6  /* smallest class: 64 bytes */
+#define MAX_SHIFT 30 /* largest class: 1 GiB */
 #define NCLASS (MAX_SHIFT - MIN_SHIFT + 1)
-#define SLAB_BYTES (1u << 20)   /* small classes are carved from 1 MiB */
+#define SLAB_BYTES (1u << 20) /* small classes are carved from 1 MiB */
 
 typedef struct slab {
 	struct slab *next; /* all slabs, for destroy */
@@ -138,8 +138,8 @@ void *gfn_hostmem_alloc(gfn_hostmem *hm, size_t size)
 	void *p;
 
 	if (c < 0) {
-		gfn__fail(GFN_ENOMEM, "%zu bytes is more than the largest block",
-		          size);
+		gfn__fail(GFN_ENOMEM,
+		          "%zu bytes is more than the largest block", size);
 		return NULL;
 	}
 	pthread_mutex_lock(&hm->cls[c].lock);

@@ -72,7 +72,7 @@ unsigned gfn_version(void)
 const char *gfn_version_string(void)
 {
 	return GFN_STR_(GFN_VERSION_MAJOR) "." GFN_STR_(
-		GFN_VERSION_MINOR) "." GFN_STR_(GFN_VERSION_PATCH);
+	        GFN_VERSION_MINOR) "." GFN_STR_(GFN_VERSION_PATCH);
 }
 
 size_t gfn_dtype_size(gfn_dtype t)
@@ -99,9 +99,9 @@ size_t gfn_dtype_size(gfn_dtype t)
 const char *gfn_dtype_name(gfn_dtype t)
 {
 	static const char *const names[] = {
-		[GFN_F32] = "f32", [GFN_F64] = "f64", [GFN_F16] = "f16",
-		[GFN_BF16] = "bf16", [GFN_I8] = "i8", [GFN_U8] = "u8",
-		[GFN_I32] = "i32", [GFN_I64] = "i64",
+	        [GFN_F32] = "f32",   [GFN_F64] = "f64", [GFN_F16] = "f16",
+	        [GFN_BF16] = "bf16", [GFN_I8] = "i8",   [GFN_U8] = "u8",
+	        [GFN_I32] = "i32",   [GFN_I64] = "i64",
 	};
 	if ((unsigned)t >= sizeof(names) / sizeof(names[0]) || !names[t])
 		return "invalid";

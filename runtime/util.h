@@ -15,7 +15,7 @@
  * reads `return gfn__fail(GFN_ESTATE, "object %s is not sealed", id);`.
  */
 gfn_status gfn__fail(gfn_status s, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+        __attribute__((format(printf, 2, 3)));
 
 /* Monotonic clock in nanoseconds. */
 uint64_t gfn__now_ns(void);
@@ -51,7 +51,7 @@ typedef enum gfn_log_level {
  * debug; default warn).
  */
 void gfn__log(gfn_log_level level, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+        __attribute__((format(printf, 2, 3)));
 
 /* 64-bit seed from the kernel's random source (getrandom). */
 uint64_t gfn__random_seed(void);

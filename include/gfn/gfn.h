@@ -43,7 +43,8 @@ extern "C" {
 #define GFN_VERSION_MINOR 1
 #define GFN_VERSION_PATCH 0
 #define GFN_VERSION_HEX                                                        \
-	((GFN_VERSION_MAJOR << 16) | (GFN_VERSION_MINOR << 8) | GFN_VERSION_PATCH)
+	((GFN_VERSION_MAJOR << 16) | (GFN_VERSION_MINOR << 8) |                \
+	 GFN_VERSION_PATCH)
 
 /* The version of the library actually loaded, as GFN_VERSION_HEX. */
 GFN_API unsigned gfn_version(void);
@@ -62,7 +63,7 @@ GFN_API const char *gfn_version_string(void);
 	X(ENOMEM, -2, "out of memory")                                         \
 	X(EBUSY, -3, "queue full, retry later")                                \
 	X(ENOENT, -4, "no such id")                                            \
-	X(ESTALE, -5, "id refers to something that no longer exists")         \
+	X(ESTALE, -5, "id refers to something that no longer exists")          \
 	X(ESTATE, -6, "object or future is in the wrong state for this call")  \
 	X(EDTYPE, -7, "tensor element type does not match")                    \
 	X(ESHAPE, -8, "tensor shape does not match")                           \
@@ -124,11 +125,11 @@ GFN_API const char *gfn_dtype_name(gfn_dtype t);
 
 /* A tensor as a kernel sees it: memory plus type and shape, row-major. */
 typedef struct gfn_tensor {
-	void *data;                   /* first element; device-visible memory */
-	gfn_dtype dtype;              /* element type */
-	int ndim;                     /* number of dimensions, 0 = scalar */
-	int64_t shape[GFN_MAX_DIMS];  /* extent of each dimension */
-	size_t nbytes;                /* product(shape) * dtype size */
+	void *data;                  /* first element; device-visible memory */
+	gfn_dtype dtype;             /* element type */
+	int ndim;                    /* number of dimensions, 0 = scalar */
+	int64_t shape[GFN_MAX_DIMS]; /* extent of each dimension */
+	size_t nbytes;               /* product(shape) * dtype size */
 } gfn_tensor;
 
 /* ---------------------------------------------------------------- engine */
@@ -150,16 +151,17 @@ typedef enum gfn_shutdown_mode {
 } gfn_shutdown_mode;
 
 typedef struct gfn_config {
-	unsigned backends;           /* GFN_BACKEND_* mask; default ALL present */
+	unsigned backends;           /* GFN_BACKEND_* mask; default ALL present;
+	                                0 selects none (GFN_ENODEV) */
 	unsigned cpu_devices;        /* CPU devices to expose; default 1 */
 	unsigned workers_per_device; /* worker threads per device; default 1 */
 	size_t queue_capacity;       /* max queued invocations per device;
 	                                default 65536 */
 	size_t store_capacity;       /* object store bytes; default 1 GiB */
-	size_t max_objects;          /* live objects in the store; default 1<<20 */
-	size_t max_futures;          /* unreleased futures; default 1<<20 */
-	gfn_shutdown_mode shutdown;  /* destroy behaviour; default DRAIN */
-	unsigned spin_us;            /* how long an idle worker or a waiter
+	size_t max_objects; /* live objects in the store; default 1<<20 */
+	size_t max_futures; /* unreleased futures; default 1<<20 */
+	gfn_shutdown_mode shutdown; /* destroy behaviour; default DRAIN */
+	unsigned spin_us;           /* how long an idle worker or a waiter
 	                                spins before sleeping; default 50 */
 } gfn_config;
 
@@ -187,13 +189,13 @@ GFN_API void gfn_engine_destroy(gfn_engine *e);
 /* ---------------------------------------------------------------- devices */
 
 typedef struct gfn_device_info {
-	char name[128];        /* e.g. "cpu0", "pthread-AMD EPYC" */
-	unsigned backend;      /* one GFN_BACKEND_* bit */
-	int backend_index;     /* index within that backend */
-	uint64_t memory_bytes; /* device memory (host RAM for the CPU) */
-	unsigned compute_units;/* cores, SMs or OpenCL compute units */
-	char pci_bus_id[32];   /* "0000:3b:00.0" or "" */
-	int numa_node;         /* -1 when unknown */
+	char name[128];         /* e.g. "cpu0", "pthread-AMD EPYC" */
+	unsigned backend;       /* one GFN_BACKEND_* bit */
+	int backend_index;      /* index within that backend */
+	uint64_t memory_bytes;  /* device memory (host RAM for the CPU) */
+	unsigned compute_units; /* cores, SMs or OpenCL compute units */
+	char pci_bus_id[32];    /* "0000:3b:00.0" or "" */
+	int numa_node;          /* -1 when unknown */
 } gfn_device_info;
 
 /* Number of devices the engine uses. */
@@ -223,8 +225,10 @@ static inline int gfn_object_equal(gfn_object a, gfn_object b)
 /*
  * Reserve an object of dtype and shape (ndim 0..GFN_MAX_DIMS, every extent
  * >= 0) in the store. The object starts unsealed and writable. On success
- * the caller owns one reference to *out. GFN_ENOMEM at once when the store
- * is full even after evicting unreferenced sealed objects (never blocks).
+ * the caller owns one reference to *out. GFN_EINVAL for an unknown dtype, a
+ * bad ndim or a negative extent. GFN_ENOMEM at once when the store is full
+ * even after evicting unreferenced sealed objects, or holds max_objects
+ * objects (never blocks).
  */
 GFN_API gfn_status gfn_object_create(gfn_engine *e, gfn_dtype dtype, int ndim,
                                      const int64_t *shape, gfn_object *out);
@@ -316,13 +320,13 @@ typedef union gfn_scalar {
 
 /* Everything a CPU kernel gets for one invocation. */
 typedef struct gfn_kernel_args {
-	size_t n_inputs;            /* as declared */
-	const gfn_tensor *inputs;   /* read-only input tensors */
-	size_t n_outputs;           /* as declared */
-	gfn_tensor *outputs;        /* output tensors to fill */
-	size_t n_params;            /* as declared */
-	const gfn_scalar *params;   /* scalar parameters */
-	int device;                 /* engine device index it runs on */
+	size_t n_inputs;          /* as declared */
+	const gfn_tensor *inputs; /* read-only input tensors */
+	size_t n_outputs;         /* as declared */
+	gfn_tensor *outputs;      /* output tensors to fill */
+	size_t n_params;          /* as declared */
+	const gfn_scalar *params; /* scalar parameters */
+	int device;               /* engine device index it runs on */
 } gfn_kernel_args;
 
 /*
@@ -333,15 +337,15 @@ typedef struct gfn_kernel_args {
 typedef int (*gfn_cpu_kernel_fn)(const gfn_kernel_args *args, void *user);
 
 typedef struct gfn_function_desc {
-	const char *name;                /* unique, 1..63 chars */
-	size_t n_inputs;                 /* 0..GFN_MAX_INPUTS */
-	const gfn_tensor_spec *inputs;   /* input signature */
-	size_t n_outputs;                /* 0..GFN_MAX_OUTPUTS */
-	const gfn_tensor_spec *outputs;  /* output signature */
-	size_t n_params;                 /* 0..GFN_MAX_PARAMS */
-	const gfn_param_spec *params;    /* scalar parameter signature */
-	gfn_cpu_kernel_fn cpu_fn;        /* CPU implementation */
-	void *user;                      /* passed to cpu_fn; caller keeps it
+	const char *name;               /* unique, 1..63 chars */
+	size_t n_inputs;                /* 0..GFN_MAX_INPUTS */
+	const gfn_tensor_spec *inputs;  /* input signature */
+	size_t n_outputs;               /* 0..GFN_MAX_OUTPUTS */
+	const gfn_tensor_spec *outputs; /* output signature */
+	size_t n_params;                /* 0..GFN_MAX_PARAMS */
+	const gfn_param_spec *params;   /* scalar parameter signature */
+	gfn_cpu_kernel_fn cpu_fn;       /* CPU implementation */
+	void *user;                     /* passed to cpu_fn; caller keeps it
 	                                    alive until unregistered */
 } gfn_function_desc;
 
@@ -409,8 +413,7 @@ GFN_API gfn_status gfn_invoke(gfn_engine *e, const gfn_invocation *inv,
  * (GFN_OK when all were accepted).
  */
 GFN_API gfn_status gfn_invoke_many(gfn_engine *e, const gfn_invocation *invs,
-                                   size_t n, gfn_future *out,
-                                   size_t *accepted);
+                                   size_t n, gfn_future *out, size_t *accepted);
 
 /*
  * Wait until the invocation ends or timeout_ns passes (negative: forever,
@@ -431,8 +434,7 @@ GFN_API gfn_status gfn_future_poll(gfn_engine *e, gfn_future f);
  * failed. cap must be at least the number of outputs (GFN_ERANGE).
  */
 GFN_API gfn_status gfn_future_outputs(gfn_engine *e, gfn_future f,
-                                      gfn_object *outs, size_t cap,
-                                      size_t *n);
+                                      gfn_object *outs, size_t cap, size_t *n);
 
 /*
  * Ask for the invocation to be canceled. A queued invocation ends with
@@ -450,23 +452,23 @@ GFN_API gfn_status gfn_future_release(gfn_engine *e, gfn_future f);
 /* ---------------------------------------------------------------- stats */
 
 typedef struct gfn_stats {
-	uint64_t submitted;        /* invocations accepted */
-	uint64_t completed;        /* ended with GFN_OK */
-	uint64_t failed;           /* ended with an error other than cancel */
-	uint64_t canceled;         /* ended with GFN_ECANCELED */
-	uint64_t rejected_busy;    /* refused with GFN_EBUSY */
-	uint64_t queued;           /* waiting in device queues now */
-	uint64_t running;          /* running now */
+	uint64_t submitted;     /* invocations accepted */
+	uint64_t completed;     /* ended with GFN_OK */
+	uint64_t failed;        /* ended with an error other than cancel */
+	uint64_t canceled;      /* ended with GFN_ECANCELED */
+	uint64_t rejected_busy; /* refused with GFN_EBUSY */
+	uint64_t queued;        /* waiting in device queues now */
+	uint64_t running;       /* running now */
 	/* Hot-path counters: after warm-up each must stay unchanged while the
 	   engine runs invocations whose shapes it has seen before. */
-	uint64_t host_allocs;      /* host memory taken from the OS by gfn */
-	uint64_t context_creates;  /* device contexts created */
-	uint64_t kernel_compiles;  /* kernels compiled or modules loaded */
-	uint64_t pinnings;         /* host ranges pinned or registered */
-	uint64_t input_copies;     /* input bytes copied on the host */
-	uint64_t store_objects;    /* live objects in the store */
-	uint64_t store_bytes;      /* bytes held by live objects */
-	uint64_t store_evictions;  /* objects evicted under pressure */
+	uint64_t host_allocs;     /* host memory taken from the OS by gfn */
+	uint64_t context_creates; /* device contexts created */
+	uint64_t kernel_compiles; /* kernels compiled or modules loaded */
+	uint64_t pinnings;        /* host ranges pinned or registered */
+	uint64_t input_copies;    /* input bytes copied on the host */
+	uint64_t store_objects;   /* live objects in the store */
+	uint64_t store_bytes;     /* bytes held by live objects */
+	uint64_t store_evictions; /* objects evicted under pressure */
 } gfn_stats;
 
 GFN_API gfn_status gfn_engine_stats(gfn_engine *e, gfn_stats *out);

@@ -52,7 +52,7 @@ static gfn_status cpu_device_info(int idx, gfn_device_info *info)
 	info->backend = GFN_BACKEND_CPU;
 	info->backend_index = idx;
 	info->memory_bytes =
-		pages > 0 && psize > 0 ? (uint64_t)pages * (uint64_t)psize : 0;
+	        pages > 0 && psize > 0 ? (uint64_t)pages * (uint64_t)psize : 0;
 	info->compute_units = ncpu > 0 ? (unsigned)ncpu : 1;
 	info->numa_node = -1; /* the topology issue fills this in */
 	return GFN_OK;
@@ -63,7 +63,8 @@ static gfn_status cpu_device_open(int idx, gfn_bdev **out)
 	gfn_bdev *d = calloc(1, sizeof(*d));
 
 	if (!d)
-		return gfn__fail(GFN_ENOMEM, "no memory for CPU device %d", idx);
+		return gfn__fail(GFN_ENOMEM, "no memory for CPU device %d",
+		                 idx);
 	d->idx = idx;
 	*out = d;
 	return GFN_OK;
@@ -116,8 +117,7 @@ static void cpu_kernel_unload(gfn_bdev *dev, gfn_bkernel *k)
 	free(k);
 }
 
-static gfn_status cpu_launch(gfn_bqueue *q, gfn_bkernel *k,
-                             const gfn_launch *l)
+static gfn_status cpu_launch(gfn_bqueue *q, gfn_bkernel *k, const gfn_launch *l)
 {
 	int rc;
 
@@ -157,20 +157,20 @@ static void cpu_mem_free(gfn_bdev *dev, gfn_bmem *m)
 }
 
 const gfn_backend_ops gfn_cpu_backend = {
-	.api_version = GFN_BACKEND_API_VERSION,
-	.name = "cpu",
-	.kind = GFN_BACKEND_CPU,
-	.flags = GFN_BFLAG_HOST_IS_DEVICE,
-	.probe = cpu_probe,
-	.device_info = cpu_device_info,
-	.device_open = cpu_device_open,
-	.device_close = cpu_device_close,
-	.queue_create = cpu_queue_create,
-	.queue_destroy = cpu_queue_destroy,
-	.kernel_load = cpu_kernel_load,
-	.kernel_unload = cpu_kernel_unload,
-	.launch = cpu_launch,
-	.sync = cpu_sync,
-	.mem_alloc = cpu_mem_alloc,
-	.mem_free = cpu_mem_free,
+        .api_version = GFN_BACKEND_API_VERSION,
+        .name = "cpu",
+        .kind = GFN_BACKEND_CPU,
+        .flags = GFN_BFLAG_HOST_IS_DEVICE,
+        .probe = cpu_probe,
+        .device_info = cpu_device_info,
+        .device_open = cpu_device_open,
+        .device_close = cpu_device_close,
+        .queue_create = cpu_queue_create,
+        .queue_destroy = cpu_queue_destroy,
+        .kernel_load = cpu_kernel_load,
+        .kernel_unload = cpu_kernel_unload,
+        .launch = cpu_launch,
+        .sync = cpu_sync,
+        .mem_alloc = cpu_mem_alloc,
+        .mem_free = cpu_mem_free,
 };
