@@ -294,8 +294,7 @@ static int wait_done(gfn_engine *e, gfn_job *j, int64_t timeout_ns)
 	for (unsigned i = 0;; i++) {
 		if (is_done(j))
 			return 1;
-		gfn__cpu_relax();
-		if ((i & 63) == 63 && gfn__now_ns() >= spin_end)
+		if (gfn__spin_step(i, spin_end))
 			break;
 	}
 	return sleep_until_done(j, deadline);

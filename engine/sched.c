@@ -260,8 +260,7 @@ static void idle(gfn_worker *w)
 		if (atomic_load_explicit(&d->count, memory_order_relaxed) ||
 		    atomic_load_explicit(&e->quit, memory_order_relaxed))
 			return;
-		gfn__cpu_relax();
-		if ((i & 63) == 63 && gfn__now_ns() >= end)
+		if (gfn__spin_step(i, end))
 			break;
 	}
 	seq = atomic_load(&d->wake_seq);

@@ -5,6 +5,7 @@
 #ifndef GFN_RUNTIME_UTIL_H
 #define GFN_RUNTIME_UTIL_H
 
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 
@@ -37,6 +38,21 @@ static inline void gfn__cpu_relax(void)
 #elif defined(__aarch64__)
 	__asm__ __volatile__("yield");
 #endif
+}
+
+/*
+ * One step of a bounded spin-wait: a pause, and every 64 steps a yield of
+ * the core and a look at the clock. The yield matters when the thread we
+ * wait for shares our core (2 cores under load): without it every hand-off
+ * waits out the whole spin. Nonzero once end (gfn__now_ns) has passed.
+ */
+static inline int gfn__spin_step(unsigned i, uint64_t end)
+{
+	gfn__cpu_relax();
+	if ((i & 63) != 63)
+		return 0;
+	sched_yield();
+	return gfn__now_ns() >= end;
 }
 
 typedef enum gfn_log_level {

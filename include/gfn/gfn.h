@@ -456,7 +456,7 @@ typedef struct gfn_stats {
 	uint64_t completed;     /* ended with GFN_OK */
 	uint64_t failed;        /* ended with an error other than cancel */
 	uint64_t canceled;      /* ended with GFN_ECANCELED */
-	uint64_t rejected_busy; /* refused with GFN_EBUSY */
+	uint64_t rejected_busy; /* invocations refused: GFN_EBUSY */
 	uint64_t queued;        /* waiting in device queues now */
 	uint64_t running;       /* running now */
 	/* Hot-path counters: after warm-up each must stay unchanged while the
