@@ -3,7 +3,7 @@
 #
 #   make run          install deps, build, run build/examples/gfn-demo
 #   make test         install deps, build, ctest; then the ASan+UBSan suite
-#                     too when SANITIZE=1, or when CI=true and time allows
+#                     too when SANITIZE=1, and (CI=true, time allowing) TSan too
 #   make test-asan    ASan+UBSan build in build-asan/ and its ctest
 #   make test-tsan    TSan build in build-tsan/ and its ctest
 #   make bench        build, run build/bench/gfn-bench overhead
@@ -84,7 +84,8 @@ test: deps build
 	elif [ "$(SANITIZE)" != 0 ] && [ -n "$(CI_ON)" ]; then \
 		elapsed=$$(( $$(date +%s) - $(MAKE_START) )); \
 		if [ $$elapsed -le $(ASAN_TIME_BUDGET) ]; then \
-			$(MAKE) --no-print-directory test-asan; \
+			$(MAKE) --no-print-directory test-asan && \
+			$(MAKE) --no-print-directory test-tsan; \
 		else \
 			echo "make test: skipping the ASan+UBSan suite:" \
 				"$${elapsed}s gone, budget $(ASAN_TIME_BUDGET)s" >&2; \
