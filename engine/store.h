@@ -16,10 +16,21 @@
 
 typedef struct gfn_store gfn_store;
 
+/*
+ * Called once for every host memory region the store maps for object data
+ * (a pool slab today, a shared-memory segment later), before any object in
+ * it is handed out, so the engine can register the region with every
+ * device once (zero-copy handoff). Returns GFN_OK or the store fails the
+ * allocation that needed the region.
+ */
+typedef gfn_status (*gfn_region_fn)(void *ctx, void *base, size_t len);
+
 typedef struct gfn_store_config {
-	size_t capacity;    /* bytes of object data */
-	size_t max_objects; /* live objects */
-	gfn_hostmem *mem;   /* where object data comes from; not owned */
+	size_t capacity;          /* bytes of object data */
+	size_t max_objects;       /* live objects */
+	gfn_hostmem *mem;         /* where object data comes from; not owned */
+	gfn_region_fn on_region;  /* optional: new region hook */
+	void *region_ctx;         /* its argument */
 } gfn_store_config;
 
 typedef struct gfn_store_stats {
