@@ -134,8 +134,8 @@ static gfn_status check_desc(const gfn_function_desc *d)
 		if ((s = check_spec(&d->outputs[k], "output", k, 1, &bound)))
 			return s;
 	for (size_t k = 0; k < d->n_params; k++)
-		if (d->params[k].type != GFN_PARAM_F64 &&
-		    d->params[k].type != GFN_PARAM_I64)
+		if (d->params[k].type < GFN_PARAM_F64 ||
+		    d->params[k].type > GFN_PARAM_I32)
 			return gfn__fail(GFN_EINVAL,
 			                 "%s: param %zu has bad type", d->name,
 			                 k);

@@ -304,8 +304,10 @@ typedef struct gfn_tensor_spec {
 } gfn_tensor_spec;
 
 typedef enum gfn_param_type {
-	GFN_PARAM_F64 = 1, /* double */
-	GFN_PARAM_I64 = 2, /* int64_t */
+	GFN_PARAM_F64 = 1, /* double (OpenCL: double, needs cl_khr_fp64) */
+	GFN_PARAM_I64 = 2, /* int64_t (OpenCL: long) */
+	GFN_PARAM_F32 = 3, /* float */
+	GFN_PARAM_I32 = 4, /* int32_t (OpenCL: int) */
 } gfn_param_type;
 
 typedef struct gfn_param_spec {
@@ -316,6 +318,8 @@ typedef struct gfn_param_spec {
 typedef union gfn_scalar {
 	double f64;  /* for GFN_PARAM_F64 */
 	int64_t i64; /* for GFN_PARAM_I64 */
+	float f32;   /* for GFN_PARAM_F32 */
+	int32_t i32; /* for GFN_PARAM_I32 */
 } gfn_scalar;
 
 /* Everything a CPU kernel gets for one invocation. */
@@ -336,21 +340,60 @@ typedef struct gfn_kernel_args {
  */
 typedef int (*gfn_cpu_kernel_fn)(const gfn_kernel_args *args, void *user);
 
+/*
+ * How a data-parallel kernel's global work size follows from a tensor's
+ * shape. Global sizes are rounded up to a multiple of the work-group size,
+ * so a kernel must check its index against the real extent (pass_sizes).
+ */
+typedef enum gfn_work_kind {
+	GFN_WORK_ELEMENTS = 1, /* 1-D: one work-item per element */
+	GFN_WORK_MATRIX = 2,   /* 2-D: (last extent, product of the others) */
+	GFN_WORK_FIXED = 3,    /* the sizes in global[] */
+} gfn_work_kind;
+
+typedef struct gfn_work_rule {
+	gfn_work_kind kind; /* see above */
+	int tensor;         /* inputs 0..n_inputs-1, then outputs */
+	size_t global[3];   /* GFN_WORK_FIXED: global size, 0 = unused dim */
+	size_t local[3];    /* work-group size, 0 = the backend picks */
+	int pass_sizes;     /* nonzero: the real extents follow the params as
+	                       ulong arguments: ELEMENTS n; MATRIX cols, rows;
+	                       FIXED the element count of tensor */
+} gfn_work_rule;
+
+/*
+ * A kernel in OpenCL C. Its arguments, in order: one __global pointer per
+ * input, one per output, the scalar parameters with their declared types,
+ * then the sizes asked for by work.pass_sizes. Built once per device when
+ * the function is registered (through the kernel cache); a build error
+ * fails the registration with the build log in the detail message.
+ */
+typedef struct gfn_opencl_kernel {
+	const char *source;  /* OpenCL C source, NUL-terminated */
+	const char *options; /* build options, may be NULL */
+	const char *name;    /* kernel function name */
+	gfn_work_rule work;  /* global/local size rule */
+} gfn_opencl_kernel;
+
 typedef struct gfn_function_desc {
-	const char *name;               /* unique, 1..63 chars */
-	size_t n_inputs;                /* 0..GFN_MAX_INPUTS */
-	const gfn_tensor_spec *inputs;  /* input signature */
-	size_t n_outputs;               /* 0..GFN_MAX_OUTPUTS */
-	const gfn_tensor_spec *outputs; /* output signature */
-	size_t n_params;                /* 0..GFN_MAX_PARAMS */
-	const gfn_param_spec *params;   /* scalar parameter signature */
-	gfn_cpu_kernel_fn cpu_fn;       /* CPU implementation */
-	void *user;                     /* passed to cpu_fn; caller keeps it
+	const char *name;                /* unique, 1..63 chars */
+	size_t n_inputs;                 /* 0..GFN_MAX_INPUTS */
+	const gfn_tensor_spec *inputs;   /* input signature */
+	size_t n_outputs;                /* 0..GFN_MAX_OUTPUTS */
+	const gfn_tensor_spec *outputs;  /* output signature */
+	size_t n_params;                 /* 0..GFN_MAX_PARAMS */
+	const gfn_param_spec *params;    /* scalar parameter signature */
+	gfn_cpu_kernel_fn cpu_fn;        /* CPU implementation, or NULL */
+	void *user;                      /* passed to cpu_fn; caller keeps it
 	                                    alive until unregistered */
+	const gfn_opencl_kernel *opencl; /* OpenCL implementation, or NULL;
+	                                    copied */
 } gfn_function_desc;
 
 /*
- * Register a function. The descriptor is copied (names included). GFN_EEXIST
+ * Register a function: at least one implementation (cpu_fn, opencl) must
+ * be given; it runs on every device whose backend has one. The descriptor
+ * is copied (names included). GFN_EEXIST
  * when the name is taken; GFN_EINVAL for a malformed signature; GFN_ENODEV
  * when no device of the engine can run it.
  */
