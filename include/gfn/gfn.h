@@ -163,6 +163,13 @@ typedef struct gfn_config {
 	gfn_shutdown_mode shutdown; /* destroy behaviour; default DRAIN */
 	unsigned spin_us;           /* how long an idle worker or a waiter
 	                                spins before sleeping; default 50 */
+	const char *kcache_dir;     /* compiled-kernel cache directory; NULL:
+	                               $XDG_CACHE_HOME/gfn/kcache (or
+	                               ~/.cache/gfn/kcache); "" = memory only */
+	size_t device_pool_chunk;   /* device memory pool chunk bytes;
+	                               default 64 MiB */
+	size_t device_pool_limit;   /* most device memory the pool takes per
+	                               device; default half the device's */
 } gfn_config;
 
 /* Fill *cfg with the defaults. Always call it before setting fields. */
@@ -504,14 +511,18 @@ typedef struct gfn_stats {
 	uint64_t running;       /* running now */
 	/* Hot-path counters: after warm-up each must stay unchanged while the
 	   engine runs invocations whose shapes it has seen before. */
-	uint64_t host_allocs;     /* host memory taken from the OS by gfn */
-	uint64_t context_creates; /* device contexts created */
-	uint64_t kernel_compiles; /* kernels compiled or modules loaded */
-	uint64_t pinnings;        /* host ranges pinned or registered */
-	uint64_t input_copies;    /* input bytes copied on the host */
-	uint64_t store_objects;   /* live objects in the store */
-	uint64_t store_bytes;     /* bytes held by live objects */
-	uint64_t store_evictions; /* objects evicted under pressure */
+	uint64_t host_allocs;       /* host memory taken from the OS by gfn */
+	uint64_t context_creates;   /* device contexts created */
+	uint64_t kernel_compiles;   /* kernels compiled or modules loaded */
+	uint64_t pinnings;          /* host ranges pinned or registered */
+	uint64_t input_copies;      /* input bytes copied on the host */
+	uint64_t store_objects;     /* live objects in the store */
+	uint64_t store_bytes;       /* bytes held by live objects */
+	uint64_t store_evictions;   /* objects evicted under pressure */
+	uint64_t kernel_cache_hits; /* kernels loaded from the kernel cache
+	                               instead of compiled */
+	uint64_t device_allocs;     /* device memory taken from a driver
+	                               (pool chunks) */
 } gfn_stats;
 
 GFN_API gfn_status gfn_engine_stats(gfn_engine *e, gfn_stats *out);
