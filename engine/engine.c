@@ -25,6 +25,7 @@ void gfn_config_init(gfn_config *cfg)
 	cfg->max_futures = (size_t)1 << 20;
 	cfg->shutdown = GFN_SHUTDOWN_DRAIN;
 	cfg->spin_us = 50;
+	cfg->device_pool_chunk = (size_t)64 << 20;
 }
 
 /* Copy cfg, putting defaults where a field is zero; reject nonsense. */
@@ -46,6 +47,8 @@ static gfn_status take_config(gfn_engine *e, const gfn_config *cfg)
 		e->cfg.max_objects = d.max_objects;
 	if (!e->cfg.max_futures)
 		e->cfg.max_futures = d.max_futures;
+	if (!e->cfg.device_pool_chunk)
+		e->cfg.device_pool_chunk = d.device_pool_chunk;
 	if (e->cfg.shutdown != GFN_SHUTDOWN_DRAIN &&
 	    e->cfg.shutdown != GFN_SHUTDOWN_CANCEL)
 		return gfn__fail(GFN_EINVAL, "unknown shutdown mode %d",
@@ -61,6 +64,22 @@ static gfn_status take_config(gfn_engine *e, const gfn_config *cfg)
 	return GFN_OK;
 }
 
+/* Record a registration for unregistering at destroy. reg_lock held. */
+static gfn_status remember_region(gfn_engine *e, int dev, void *handle)
+{
+	if (e->nregs == e->capregs) {
+		size_t cap = e->capregs ? 2 * e->capregs : 16;
+		gfn_reg *r = realloc(e->regs, cap * sizeof(*r));
+		if (!r)
+			return gfn__fail(GFN_ENOMEM, "no memory for regions");
+		e->regs = r;
+		e->capregs = cap;
+		atomic_fetch_add(&e->host_allocs, 1);
+	}
+	e->regs[e->nregs++] = (gfn_reg){dev, handle};
+	return GFN_OK;
+}
+
 static gfn_status make_store(gfn_engine *e)
 {
 	gfn_store_config sc;
@@ -72,10 +91,61 @@ static gfn_status make_store(gfn_engine *e)
 	                       &e->mem);
 	if (s != GFN_OK)
 		return s;
+	memset(&sc, 0, sizeof(sc));
 	sc.capacity = e->cfg.store_capacity;
 	sc.max_objects = e->cfg.max_objects;
 	sc.mem = e->mem;
+	sc.on_region = gfn__region_register;
+	sc.region_ctx = e;
 	return gfn_store_create(&sc, &e->store);
+}
+
+/* The kernel cache: on disk unless kcache_dir is "". */
+static gfn_status open_kcache(gfn_engine *e)
+{
+	const char *dir = e->cfg.kcache_dir;
+
+	return gfn_kcache_open(dir && dir[0] ? dir : NULL, !dir || dir[0],
+	                       &e->kcache);
+}
+
+gfn_status gfn__region_register(void *engine, void *base, size_t len)
+{
+	gfn_engine *e = engine;
+	gfn_status s = GFN_OK;
+
+	pthread_mutex_lock(&e->reg_lock);
+	for (int i = 0; i < e->ndev && s == GFN_OK; i++) {
+		gfn_dev *d = &e->devs[i];
+		void *h = NULL;
+
+		if (gfn_backend_host_register(d->ops, d->bdev, base, len, &h) !=
+		    GFN_OK) {
+			gfn__log(GFN_LOG_INFO, "%s: region not registered: %s",
+			         d->info.name, gfn_error_detail());
+			continue; /* copies read host memory directly */
+		}
+		if (!h)
+			continue; /* the device is the host */
+		s = remember_region(e, i, h);
+		if (s != GFN_OK)
+			gfn_backend_host_unregister(d->ops, d->bdev, h);
+		else
+			atomic_fetch_add(&e->pinnings, 1);
+	}
+	pthread_mutex_unlock(&e->reg_lock);
+	return s;
+}
+
+void gfn__regions_unregister(gfn_engine *e)
+{
+	for (size_t k = 0; k < e->nregs; k++) {
+		gfn_dev *d = &e->devs[e->regs[k].dev];
+		gfn_backend_host_unregister(d->ops, d->bdev, e->regs[k].handle);
+	}
+	free(e->regs);
+	e->regs = NULL;
+	e->nregs = e->capregs = 0;
 }
 
 static gfn_status probe(gfn_engine *e)
@@ -104,11 +174,13 @@ gfn_status gfn_engine_create(const gfn_config *cfg, gfn_engine **out)
 	e = calloc(1, sizeof(*e));
 	if (!e)
 		return gfn__fail(GFN_ENOMEM, "no memory for an engine");
+	pthread_mutex_init(&e->reg_lock, NULL);
+	/* Devices before the store: its regions get registered with them. */
 	if ((s = take_config(e, cfg)) != GFN_OK ||
-	    (s = make_store(e)) != GFN_OK ||
 	    (s = gfn__registry_init(e)) != GFN_OK ||
 	    (s = gfn__jobs_init(e)) != GFN_OK || (s = probe(e)) != GFN_OK ||
 	    (s = gfn__devices_open(e)) != GFN_OK ||
+	    (s = open_kcache(e)) != GFN_OK || (s = make_store(e)) != GFN_OK ||
 	    (s = gfn__workers_start(e)) != GFN_OK) {
 		char why[512];
 		strcpy(why, gfn_error_detail()); /* destroy may overwrite it */
@@ -125,11 +197,14 @@ void gfn_engine_destroy(gfn_engine *e)
 		return;
 	if (e->devs)
 		gfn__workers_stop(e);
-	gfn__registry_fini(e); /* unloads kernels: before the devices */
-	gfn__devices_close(e);
-	gfn__jobs_fini(e);
+	gfn__registry_fini(e);      /* unloads kernels: before the devices */
+	gfn__regions_unregister(e); /* before the store unmaps them */
 	gfn_store_destroy(e->store);
 	gfn_hostmem_destroy(e->mem);
+	gfn__devices_close(e);
+	gfn__jobs_fini(e);
+	gfn_kcache_close(e->kcache);
+	pthread_mutex_destroy(&e->reg_lock);
 	free(e);
 }
 
@@ -432,6 +507,11 @@ gfn_status gfn_engine_stats(gfn_engine *e, gfn_stats *out)
 	                   gfn_hostmem_os_allocs(e->mem) + ss.host_allocs;
 	out->context_creates = atomic_load(&e->context_creates);
 	out->kernel_compiles = atomic_load(&e->kernel_compiles);
+	out->kernel_cache_hits = atomic_load(&e->kernel_cache_hits);
+	for (int i = 0; i < e->ndev; i++)
+		if (e->devs[i].pool)
+			out->device_allocs +=
+			        gfn_devmem_driver_allocs(e->devs[i].pool);
 	out->pinnings = atomic_load(&e->pinnings);
 	out->input_copies = atomic_load(&e->input_copies);
 	out->store_objects = ss.objects;

@@ -12,6 +12,8 @@
 #include "engine/store.h"
 #include "gfn/gfn.h"
 #include "runtime/backend.h"
+#include "runtime/devmem.h"
+#include "runtime/kcache.h"
 #include "runtime/hostmem.h"
 #include "runtime/util.h"
 
@@ -26,6 +28,13 @@ typedef struct gfn_fn {
 	gfn_tensor_spec in[GFN_MAX_INPUTS];   /* inputs (names dropped) */
 	gfn_tensor_spec out[GFN_MAX_OUTPUTS]; /* outputs */
 	gfn_param_type par[GFN_MAX_PARAMS];   /* parameter types */
+	gfn_cpu_kernel_fn cpu_fn;             /* CPU version or NULL */
+	void *cpu_user;                       /* its argument */
+	int has_ocl;                          /* OpenCL version given */
+	gfn_work_rule work;                   /* its work-size rule */
+	char *ocl_source;                     /* its source (owned) */
+	char *ocl_options;                    /* build options (owned) */
+	char ocl_name[64];                    /* kernel name */
 	gfn_bkernel *kernel[GFN_MAX_DEVICES]; /* per device; NULL: can't */
 	uint32_t slot;                        /* registry slot */
 } gfn_fn;
@@ -93,6 +102,7 @@ typedef struct gfn_dev {
 	const gfn_backend_ops *ops; /* its backend */
 	gfn_bdev *bdev;             /* open device (context) */
 	gfn_device_info info;       /* properties */
+	gfn_devmem *pool;           /* device memory, NULL on the CPU */
 	pthread_mutex_t lock;       /* guards ring, head, tail */
 	uint64_t *ring;             /* queued future ids */
 	size_t mask;                /* ring size - 1 */
@@ -118,6 +128,10 @@ struct gfn_engine {
 	int ndev;                               /* how many */
 	gfn_hostmem *mem;                       /* host pool for objects */
 	gfn_store *store;                       /* objects */
+	gfn_kcache *kcache;                     /* compiled kernels */
+	pthread_mutex_t reg_lock;               /* guards regs */
+	struct gfn_reg *regs;                   /* host regions registered */
+	size_t nregs, capregs;                  /* used and allocated entries */
 
 	pthread_mutex_t fn_lock; /* guards names, free list, frees */
 	gfn_fn_slot *fn_slots;   /* GFN_MAX_FUNCTIONS */
@@ -141,6 +155,7 @@ struct gfn_engine {
 	_Atomic uint64_t host_allocs; /* engine tables grown */
 	_Atomic uint64_t context_creates;
 	_Atomic uint64_t kernel_compiles;
+	_Atomic uint64_t kernel_cache_hits;
 	_Atomic uint64_t pinnings;
 	_Atomic uint64_t input_copies;
 };
@@ -153,6 +168,12 @@ static inline gfn_job *gfn__job_slot(gfn_engine *e, uint32_t idx)
 {
 	return &e->job_chunks[idx >> GFN_JOB_SHIFT][idx & (GFN_JOB_CHUNK - 1)];
 }
+
+/* A host region registered with one device (engine.c). */
+typedef struct gfn_reg {
+	int dev;      /* device index */
+	void *handle; /* backend's handle */
+} gfn_reg;
 
 /* registry.c */
 gfn_status gfn__registry_init(gfn_engine *e);
@@ -177,6 +198,9 @@ void gfn__job_finish(gfn_engine *e, gfn_job *j, gfn_status status);
 
 /* sched.c */
 gfn_status gfn__devices_open(gfn_engine *e);
+/* Register a new host region with every device (store region hook). */
+gfn_status gfn__region_register(void *engine, void *base, size_t len);
+void gfn__regions_unregister(gfn_engine *e);
 void gfn__devices_close(gfn_engine *e);
 gfn_status gfn__workers_start(gfn_engine *e);
 /* Stop the workers: drain or cancel first, per cfg.shutdown. */

@@ -46,6 +46,8 @@ gfn_status gfn__registry_init(gfn_engine *e)
 /* Unload the kernels and free fn. Caller holds fn_lock or is alone. */
 static void fn_free(gfn_engine *e, gfn_fn *fn)
 {
+	free(fn->ocl_source);
+	free(fn->ocl_options);
 	for (int d = 0; d < e->ndev; d++)
 		if (fn->kernel[d])
 			e->devs[d].ops->kernel_unload(e->devs[d].bdev,
@@ -104,6 +106,35 @@ static gfn_status check_spec(const gfn_tensor_spec *t, const char *what,
 	return GFN_OK;
 }
 
+static gfn_status check_work(const gfn_function_desc *d)
+{
+	const gfn_work_rule *w = &d->opencl->work;
+
+	if (w->kind < GFN_WORK_ELEMENTS || w->kind > GFN_WORK_FIXED)
+		return gfn__fail(GFN_EINVAL, "%s: unknown work kind %d",
+		                 d->name, (int)w->kind);
+	if (w->tensor < 0 || (size_t)w->tensor >= d->n_inputs + d->n_outputs)
+		return gfn__fail(
+		        GFN_EINVAL, "%s: work rule names tensor %d of %zu",
+		        d->name, w->tensor, d->n_inputs + d->n_outputs);
+	if (w->kind == GFN_WORK_FIXED && !w->global[0])
+		return gfn__fail(GFN_EINVAL, "%s: fixed work size is 0",
+		                 d->name);
+	return GFN_OK;
+}
+
+static gfn_status check_opencl(const gfn_function_desc *d)
+{
+	const gfn_opencl_kernel *k = d->opencl;
+
+	if (!k->source || !k->name || !k->name[0] || strlen(k->name) > 63)
+		return gfn__fail(GFN_EINVAL,
+		                 "%s: OpenCL source and a kernel name of 1..63 "
+		                 "chars are required",
+		                 d->name);
+	return check_work(d);
+}
+
 static gfn_status check_desc(const gfn_function_desc *d)
 {
 	size_t len = d->name ? strlen(d->name) : 0;
@@ -124,9 +155,12 @@ static gfn_status check_desc(const gfn_function_desc *d)
 	    (d->n_params && !d->params))
 		return gfn__fail(GFN_EINVAL, "%s: a signature array is NULL",
 		                 d->name);
-	if (!d->cpu_fn)
-		return gfn__fail(GFN_EINVAL, "%s: no implementation (cpu_fn)",
+	if (!d->cpu_fn && !d->opencl)
+		return gfn__fail(GFN_EINVAL,
+		                 "%s: no implementation (cpu_fn or opencl)",
 		                 d->name);
+	if (d->opencl && (s = check_opencl(d)) != GFN_OK)
+		return s;
 	for (size_t k = 0; k < d->n_inputs; k++)
 		if ((s = check_spec(&d->inputs[k], "input", k, 0, &bound)))
 			return s;
@@ -153,30 +187,66 @@ static void copy_specs(gfn_tensor_spec *dst, const gfn_tensor_spec *src,
 	}
 }
 
-/* Load the kernel on every device that can run it. */
-static gfn_status load_kernels(gfn_engine *e, gfn_fn *fn,
-                               const gfn_function_desc *d)
+/* The kernel source of fn for dev's backend; 0 when it has none. */
+static int source_for(gfn_engine *e, const gfn_fn *fn, const gfn_dev *dev,
+                      gfn_ksrc *src)
 {
-	gfn_ksrc src = {
-	        .kind = GFN_KSRC_CPU_FN, .cpu_fn = d->cpu_fn, .user = d->user};
+	memset(src, 0, sizeof(*src));
+	if (dev->ops->kind == GFN_BACKEND_CPU && fn->cpu_fn) {
+		src->kind = GFN_KSRC_CPU_FN;
+		src->cpu_fn = fn->cpu_fn;
+		src->user = fn->cpu_user;
+		return 1;
+	}
+	if (dev->ops->kind == GFN_BACKEND_OPENCL && fn->has_ocl) {
+		src->kind = GFN_KSRC_OPENCL_C;
+		src->text = fn->ocl_source;
+		src->options = fn->ocl_options;
+		src->entry = fn->ocl_name;
+		src->kcache = e->kcache;
+		return 1;
+	}
+	return 0;
+}
+
+/* Load the kernel on every device that can run it. */
+static gfn_status load_kernels(gfn_engine *e, gfn_fn *fn)
+{
 	int loaded = 0;
 
 	for (int i = 0; i < e->ndev; i++) {
 		gfn_dev *dev = &e->devs[i];
+		int cached = 0;
+		gfn_ksrc src;
 		gfn_status s;
 
-		if (dev->ops->kind != GFN_BACKEND_CPU)
-			continue; /* only C kernels exist so far */
-		s = dev->ops->kernel_load(dev->bdev, &src, &fn->kernel[i]);
+		if (!source_for(e, fn, dev, &src))
+			continue;
+		s = dev->ops->kernel_load(dev->bdev, &src, &fn->kernel[i],
+		                          &cached);
 		if (s != GFN_OK)
 			return s;
-		atomic_fetch_add(&e->kernel_compiles, 1);
+		atomic_fetch_add(cached ? &e->kernel_cache_hits
+		                        : &e->kernel_compiles,
+		                 1);
 		loaded++;
 	}
 	if (!loaded)
 		return gfn__fail(GFN_ENODEV,
-		                 "%s: no device can run a CPU kernel", d->name);
+		                 "%s: no device of this engine has a backend "
+		                 "it is implemented for",
+		                 fn->name);
 	return GFN_OK;
+}
+
+static gfn_status copy_opencl(gfn_fn *fn, const gfn_opencl_kernel *k)
+{
+	fn->has_ocl = 1;
+	fn->work = k->work;
+	strcpy(fn->ocl_name, k->name); /* length checked: < 64 */
+	fn->ocl_source = strdup(k->source);
+	fn->ocl_options = strdup(k->options ? k->options : "");
+	return fn->ocl_source && fn->ocl_options ? GFN_OK : GFN_ENOMEM;
 }
 
 static gfn_fn *fn_make(const gfn_function_desc *d)
@@ -193,6 +263,13 @@ static gfn_fn *fn_make(const gfn_function_desc *d)
 	copy_specs(fn->out, d->outputs, d->n_outputs);
 	for (size_t k = 0; k < d->n_params; k++)
 		fn->par[k] = d->params[k].type;
+	fn->cpu_fn = d->cpu_fn;
+	fn->cpu_user = d->user;
+	if (d->opencl && copy_opencl(fn, d->opencl) != GFN_OK) {
+		free(fn->ocl_source);
+		free(fn);
+		return NULL;
+	}
 	return fn;
 }
 
@@ -250,7 +327,7 @@ gfn_status gfn_function_register(gfn_engine *e, const gfn_function_desc *desc,
 		return gfn__fail(GFN_ENOMEM, "no memory for function %s",
 		                 desc->name);
 	atomic_fetch_add(&e->host_allocs, 1);
-	s = load_kernels(e, fn, desc);
+	s = load_kernels(e, fn);
 	if (s == GFN_OK) {
 		pthread_mutex_lock(&e->fn_lock);
 		s = publish(e, fn, out);

@@ -44,7 +44,13 @@ static gfn_status dev_init(gfn_engine *e, gfn_dev *d, const gfn_backend *b,
 	if (s != GFN_OK)
 		return s;
 	atomic_fetch_add(&e->context_creates, 1);
-	return GFN_OK;
+	if (b->ops->flags & GFN_BFLAG_HOST_IS_DEVICE)
+		return GFN_OK; /* tensors stay in host memory */
+	return gfn_devmem_create(b->ops, d->bdev, e->cfg.device_pool_chunk,
+	                         e->cfg.device_pool_limit
+	                                 ? e->cfg.device_pool_limit
+	                                 : d->info.memory_bytes / 2,
+	                         &d->pool);
 }
 
 gfn_status gfn__devices_open(gfn_engine *e)
@@ -78,6 +84,7 @@ void gfn__devices_close(gfn_engine *e)
 	for (int i = 0; i < e->ndev; i++) {
 		gfn_dev *d = &e->devs[i];
 
+		gfn_devmem_destroy(d->pool);
 		if (d->bdev)
 			d->ops->device_close(d->bdev);
 		if (d->ring) {
@@ -192,30 +199,159 @@ gfn_status gfn__submit(gfn_engine *e, gfn_job **jobs, size_t n,
 
 /* ---- running a job ------------------------------------------------------------ */
 
+/* The tensor a work rule names: inputs first, then outputs. */
+static const gfn_tensor *rule_tensor(const gfn_job *j, int idx)
+{
+	return idx < j->n_in ? &j->in[idx] : &j->out[idx - j->n_in];
+}
+
+static uint64_t elements(const gfn_tensor *t)
+{
+	uint64_t n = 1;
+
+	for (int d = 0; d < t->ndim; d++)
+		n *= (uint64_t)t->shape[d];
+	return n;
+}
+
+/*
+ * Global and local sizes and the size arguments from fn's work rule.
+ * Returns 0 when there is no work (an empty tensor).
+ */
+static int work_size(const gfn_fn *fn, const gfn_job *j, gfn_launch *l)
+{
+	const gfn_work_rule *r = &fn->work;
+	const gfn_tensor *t = rule_tensor(j, r->tensor);
+	uint64_t n = elements(t);
+	uint64_t cols = t->ndim ? (uint64_t)t->shape[t->ndim - 1] : 1;
+
+	memset(l->global, 0, sizeof(l->global));
+	memcpy(l->local, r->local, sizeof(l->local));
+	l->nsizes = 0;
+	if (r->kind == GFN_WORK_ELEMENTS) {
+		l->global[0] = n;
+		l->sizes[l->nsizes++] = n;
+	} else if (r->kind == GFN_WORK_MATRIX) {
+		l->global[0] = cols;
+		l->global[1] = cols ? n / cols : 0;
+		l->sizes[l->nsizes++] = cols;
+		l->sizes[l->nsizes++] = l->global[1];
+	} else {
+		memcpy(l->global, r->global, sizeof(l->global));
+		l->sizes[l->nsizes++] = n;
+	}
+	if (!r->pass_sizes)
+		l->nsizes = 0;
+	for (int d = 0; d < 3; d++)
+		if (l->global[d] && l->local[d])
+			l->global[d] = (l->global[d] + l->local[d] - 1) /
+			               l->local[d] * l->local[d];
+	if (r->kind == GFN_WORK_MATRIX)
+		return l->global[0] && l->global[1];
+	return l->global[0] != 0;
+}
+
+/* Kernel arguments of j, with tensors as given. */
+static void kernel_args(gfn_kernel_args *a, const gfn_job *j, int dev,
+                        const gfn_tensor *in, gfn_tensor *out)
+{
+	a->n_inputs = j->n_in;
+	a->inputs = in;
+	a->n_outputs = j->n_out;
+	a->outputs = out;
+	a->n_params = j->n_par;
+	a->params = j->par;
+	a->device = dev;
+}
+
+/* Run j where the device reads and writes host memory (the CPU). */
+static gfn_status run_in_place(gfn_worker *w, gfn_job *j)
+{
+	gfn_dev *d = w->dev;
+	gfn_kernel_args a;
+	gfn_launch l = {.args = &a, .param_types = j->fn->par};
+	gfn_status s;
+
+	kernel_args(&a, j, d->index, j->in, j->out);
+	s = d->ops->launch(w->bq, j->fn->kernel[d->index], &l);
+	return s == GFN_OK ? d->ops->sync(w->bq) : s;
+}
+
+/* Stage tensors into pool blocks; copy host bytes in when copy_in. */
+static gfn_status stage(gfn_worker *w, size_t n, const gfn_tensor *host,
+                        gfn_tensor *dev, gfn_dblock **blk, int copy_in)
+{
+	gfn_status s = GFN_OK;
+
+	for (size_t k = 0; k < n && s == GFN_OK; k++) {
+		s = gfn_devmem_alloc(w->dev->pool, host[k].nbytes, &blk[k]);
+		if (s != GFN_OK)
+			break;
+		dev[k] = host[k];
+		dev[k].data = &blk[k]->mem;
+		if (copy_in && host[k].nbytes)
+			s = gfn_backend_copy_h2d(w->dev->ops, w->bq,
+			                         &blk[k]->mem, 0, host[k].data,
+			                         host[k].nbytes);
+	}
+	return s;
+}
+
+/* Copy outputs back into their store objects. */
+static gfn_status unstage(gfn_worker *w, gfn_job *j, gfn_dblock **blk)
+{
+	gfn_status s = GFN_OK;
+
+	for (size_t k = 0; k < j->n_out && s == GFN_OK; k++)
+		if (j->out[k].nbytes)
+			s = gfn_backend_copy_d2h(w->dev->ops, w->bq,
+			                         j->out[k].data, &blk[k]->mem,
+			                         0, j->out[k].nbytes);
+	return s;
+}
+
+/*
+ * Run j on a device with its own memory: inputs go straight from store
+ * memory into pool blocks (one async copy each), the kernel runs, outputs
+ * come back into the new store objects, then one sync.
+ */
+static gfn_status run_on_device(gfn_worker *w, gfn_job *j)
+{
+	gfn_dblock *bin[GFN_MAX_INPUTS] = {0}, *bout[GFN_MAX_OUTPUTS] = {0};
+	gfn_tensor din[GFN_MAX_INPUTS], dout[GFN_MAX_OUTPUTS];
+	gfn_dev *d = w->dev;
+	gfn_kernel_args a;
+	gfn_launch l = {.args = &a, .param_types = j->fn->par};
+	gfn_status s, s2;
+
+	s = stage(w, j->n_in, j->in, din, bin, 1);
+	if (s == GFN_OK)
+		s = stage(w, j->n_out, j->out, dout, bout, 0);
+	kernel_args(&a, j, d->index, din, dout);
+	if (s == GFN_OK && work_size(j->fn, j, &l))
+		s = d->ops->launch(w->bq, j->fn->kernel[d->index], &l);
+	if (s == GFN_OK)
+		s = unstage(w, j, bout);
+	s2 = d->ops->sync(w->bq); /* also before the blocks are reused */
+	if (s == GFN_OK)
+		s = s2;
+	for (size_t k = 0; k < GFN_MAX_INPUTS; k++)
+		gfn_devmem_free(d->pool, bin[k]);
+	for (size_t k = 0; k < GFN_MAX_OUTPUTS; k++)
+		gfn_devmem_free(d->pool, bout[k]);
+	return s;
+}
+
 static gfn_status execute(gfn_worker *w, gfn_job *j)
 {
 	gfn_engine *e = w->e;
-	gfn_dev *d = w->dev;
-	gfn_kernel_args a = {
-	        .n_inputs = j->n_in,
-	        .inputs = j->in,
-	        .n_outputs = j->n_out,
-	        .outputs = j->out,
-	        .n_params = j->n_par,
-	        .params = j->par,
-	        .device = d->index,
-	};
-	gfn_launch l = {.args = &a};
 	gfn_status s = GFN_OK;
 
-	/* Inputs: the CPU reads store memory in place (no copy). */
 	if (j->n_out)
 		s = gfn_store_create_n(e->store, j->n_out, j->out, j->out_id);
 	if (s != GFN_OK)
 		return s;
-	s = d->ops->launch(w->bq, j->fn->kernel[d->index], &l);
-	if (s == GFN_OK)
-		s = d->ops->sync(w->bq);
+	s = w->dev->pool ? run_on_device(w, j) : run_in_place(w, j);
 	if (s != GFN_OK) {
 		gfn_store_discard_n(e->store, j->n_out, j->out_id);
 		return s;

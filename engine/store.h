@@ -26,11 +26,11 @@ typedef struct gfn_store gfn_store;
 typedef gfn_status (*gfn_region_fn)(void *ctx, void *base, size_t len);
 
 typedef struct gfn_store_config {
-	size_t capacity;          /* bytes of object data */
-	size_t max_objects;       /* live objects */
-	gfn_hostmem *mem;         /* where object data comes from; not owned */
-	gfn_region_fn on_region;  /* optional: new region hook */
-	void *region_ctx;         /* its argument */
+	size_t capacity;         /* bytes of object data */
+	size_t max_objects;      /* live objects */
+	gfn_hostmem *mem;        /* where object data comes from; not owned */
+	gfn_region_fn on_region; /* optional: new region hook */
+	void *region_ctx;        /* its argument */
 } gfn_store_config;
 
 typedef struct gfn_store_stats {

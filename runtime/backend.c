@@ -10,6 +10,9 @@
 
 static const gfn_backend_ops *const all_backends[] = {
         &gfn_cpu_backend,
+#ifdef GFN_HAVE_OPENCL
+        &gfn_opencl_backend,
+#endif
 };
 
 gfn_status gfn_backend_check(const gfn_backend_ops *ops)
@@ -79,6 +82,29 @@ void gfn_backend_mem_free(const gfn_backend_ops *ops, gfn_bdev *dev,
 {
 	if (ops->mem_free)
 		ops->mem_free(dev, m);
+}
+
+gfn_status gfn_backend_mem_view(const gfn_backend_ops *ops, gfn_bdev *dev,
+                                const gfn_bmem *chunk, size_t off, size_t size,
+                                gfn_bmem *out)
+{
+	if (off > chunk->size || size > chunk->size - off)
+		return gfn__fail(GFN_ERANGE,
+		                 "view [%zu, +%zu) past chunk of %zu", off,
+		                 size, chunk->size);
+	if (ops->mem_view)
+		return ops->mem_view(dev, chunk, off, size, out);
+	out->ptr = (char *)chunk->ptr + off;
+	out->size = size;
+	out->handle = NULL;
+	return GFN_OK;
+}
+
+void gfn_backend_mem_view_free(const gfn_backend_ops *ops, gfn_bdev *dev,
+                               gfn_bmem *m)
+{
+	if (ops->mem_view_free)
+		ops->mem_view_free(dev, m);
 }
 
 gfn_status gfn_backend_host_register(const gfn_backend_ops *ops, gfn_bdev *dev,

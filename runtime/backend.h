@@ -21,6 +21,7 @@
 typedef struct gfn_bdev gfn_bdev;       /* an open device: its context */
 typedef struct gfn_bqueue gfn_bqueue;   /* an in-order queue (stream) */
 typedef struct gfn_bkernel gfn_bkernel; /* a loaded, launchable kernel */
+typedef struct gfn_kcache gfn_kcache;   /* runtime/kcache.h */
 
 /* Device memory as the engine holds it. */
 typedef struct gfn_bmem {
@@ -44,13 +45,21 @@ typedef struct gfn_ksrc {
 	size_t len;               /* bytes of text */
 	const char *options;      /* build options, may be NULL */
 	const char *entry;        /* kernel name */
+	gfn_kcache *kcache;       /* compiled-kernel cache, may be NULL */
 } gfn_ksrc;
 
-/* One launch: the arguments plus the work size for data-parallel devices. */
+/*
+ * One launch: the arguments plus the work size for data-parallel devices.
+ * On a device without GFN_BFLAG_HOST_IS_DEVICE each tensor's data points
+ * at the gfn_bmem of its device buffer; on the CPU it is the memory.
+ */
 typedef struct gfn_launch {
-	const gfn_kernel_args *args; /* tensors hold device addresses */
-	size_t global[3];            /* global work size, 0 = unused dim */
-	size_t local[3];             /* work-group size, 0 = backend picks */
+	const gfn_kernel_args *args;       /* tensors and scalars */
+	const gfn_param_type *param_types; /* type of each scalar */
+	size_t global[3];                  /* global work size, 0 = unused */
+	size_t local[3];                   /* work-group size, 0 = pick */
+	uint64_t sizes[3];                 /* trailing size arguments */
+	int nsizes;                        /* how many of them */
 } gfn_launch;
 
 enum {
@@ -96,11 +105,13 @@ typedef struct gfn_backend_ops {
 
 	/*
 	 * Make a kernel from src: compile or load a module, look up the
-	 * entry. Costly; counted by the engine as a compile. src is only
-	 * read during the call. *out is owned by the caller.
+	 * entry. Costly. Where src->kcache is set, a cached binary is used
+	 * instead of compiling (*from_cache = 1) and a fresh build is put
+	 * there. src is only read during the call. *out is owned by the
+	 * caller. Build errors: GFN_EKERNEL with the build log as detail.
 	 */
 	gfn_status (*kernel_load)(gfn_bdev *dev, const gfn_ksrc *src,
-	                          gfn_bkernel **out);
+	                          gfn_bkernel **out, int *from_cache);
 	void (*kernel_unload)(gfn_bdev *dev, gfn_bkernel *k); /* NULL ok */
 
 	/*
@@ -122,6 +133,13 @@ typedef struct gfn_backend_ops {
 	   device pool calls it for large chunks only. */
 	gfn_status (*mem_alloc)(gfn_bdev *dev, size_t size, gfn_bmem *out);
 	void (*mem_free)(gfn_bdev *dev, gfn_bmem *m); /* [nothing] */
+
+	/* A buffer for bytes [off, off+size) of chunk, usable wherever a
+	   buffer is (kernel arguments, copies); made once per pool block
+	   [pointer arithmetic: ptr + off, handle NULL]. */
+	gfn_status (*mem_view)(gfn_bdev *dev, const gfn_bmem *chunk, size_t off,
+	                       size_t size, gfn_bmem *out);
+	void (*mem_view_free)(gfn_bdev *dev, gfn_bmem *m); /* [nothing] */
 
 	/* Pin/register host memory for direct device access; *handle is
 	   the backend's record [GFN_ENOTSUP: the engine stages copies]. */
@@ -162,6 +180,11 @@ gfn_status gfn_backend_check(const gfn_backend_ops *ops);
 
 gfn_status gfn_backend_mem_alloc(const gfn_backend_ops *ops, gfn_bdev *dev,
                                  size_t size, gfn_bmem *out);
+gfn_status gfn_backend_mem_view(const gfn_backend_ops *ops, gfn_bdev *dev,
+                                const gfn_bmem *chunk, size_t off, size_t size,
+                                gfn_bmem *out);
+void gfn_backend_mem_view_free(const gfn_backend_ops *ops, gfn_bdev *dev,
+                               gfn_bmem *m);
 void gfn_backend_mem_free(const gfn_backend_ops *ops, gfn_bdev *dev,
                           gfn_bmem *m);
 gfn_status gfn_backend_host_register(const gfn_backend_ops *ops, gfn_bdev *dev,
@@ -177,5 +200,8 @@ gfn_status gfn_backend_copy_d2h(const gfn_backend_ops *ops, gfn_bqueue *q,
 
 /* The backends compiled in; each defined in its own folder. */
 extern const gfn_backend_ops gfn_cpu_backend;
+#ifdef GFN_HAVE_OPENCL
+extern const gfn_backend_ops gfn_opencl_backend;
+#endif
 
 #endif /* GFN_RUNTIME_BACKEND_H */

@@ -8,6 +8,8 @@
 set -euo pipefail
 
 readme=$1 include=$2 libgfn=$3 cc=$4 work=$5 sanitize=${6:-}
+# The rest: libraries the static libgfn needs (xxHash, OpenCL, ...).
+extra_libs=("${@:7}")
 
 die() { printf 'readme_example: FAIL: %s\n' "$*" >&2; exit 1; }
 
@@ -33,6 +35,7 @@ if [[ -n "$sanitize" ]]; then
 	flags+=(-fsanitize="$sanitize" -fno-omit-frame-pointer)
 fi
 "$cc" "${flags[@]}" -I"$include" "$src" -o "$exe" "$libgfn" \
-	-lpthread -ldl -lm || die "the README example does not compile"
+	"${extra_libs[@]}" -lpthread -ldl -lm ||
+	die "the README example does not compile"
 "$exe" || die "the README example exited with status $?"
 echo "readme_example: ok"

@@ -92,11 +92,12 @@ static void cpu_queue_destroy(gfn_bqueue *q)
 }
 
 static gfn_status cpu_kernel_load(gfn_bdev *dev, const gfn_ksrc *src,
-                                  gfn_bkernel **out)
+                                  gfn_bkernel **out, int *from_cache)
 {
 	gfn_bkernel *k;
 
 	(void)dev;
+	*from_cache = 0; /* nothing to compile or cache */
 	if (src->kind != GFN_KSRC_CPU_FN)
 		return gfn__fail(GFN_ENOTSUP,
 		                 "the CPU backend runs C functions only");
