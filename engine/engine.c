@@ -26,6 +26,7 @@ void gfn_config_init(gfn_config *cfg)
 	cfg->shutdown = GFN_SHUTDOWN_DRAIN;
 	cfg->spin_us = 50;
 	cfg->device_pool_chunk = (size_t)64 << 20;
+	cfg->segment_size = (size_t)64 << 20;
 }
 
 /* Copy cfg, putting defaults where a field is zero; reject nonsense. */
@@ -49,6 +50,8 @@ static gfn_status take_config(gfn_engine *e, const gfn_config *cfg)
 		e->cfg.max_futures = d.max_futures;
 	if (!e->cfg.device_pool_chunk)
 		e->cfg.device_pool_chunk = d.device_pool_chunk;
+	if (!e->cfg.segment_size)
+		e->cfg.segment_size = d.segment_size;
 	if (e->cfg.shutdown != GFN_SHUTDOWN_DRAIN &&
 	    e->cfg.shutdown != GFN_SHUTDOWN_CANCEL)
 		return gfn__fail(GFN_EINVAL, "unknown shutdown mode %d",
@@ -95,8 +98,13 @@ static gfn_status make_store(gfn_engine *e)
 	sc.capacity = e->cfg.store_capacity;
 	sc.max_objects = e->cfg.max_objects;
 	sc.mem = e->mem;
+	sc.segment_size = e->cfg.segment_size;
+	sc.tenant_quota = e->cfg.tenant_quota_bytes;
+	sc.socket_path = e->cfg.store_socket;
 	sc.on_region = gfn__region_register;
 	sc.region_ctx = e;
+	/* Object memory comes from this pool: register each slab. */
+	gfn_hostmem_on_slab(e->mem, gfn__region_register, e);
 	return gfn_store_create(&sc, &e->store);
 }
 
@@ -195,6 +203,7 @@ void gfn_engine_destroy(gfn_engine *e)
 {
 	if (!e)
 		return;
+	gfn_store_shutdown(e->store); /* no client, no new region */
 	if (e->devs)
 		gfn__workers_stop(e);
 	gfn__registry_fini(e);      /* unloads kernels: before the devices */
@@ -380,6 +389,18 @@ static gfn_status check_counts(const gfn_fn *fn, const gfn_invocation *inv)
 	return GFN_OK;
 }
 
+/* Some allowed device must be able to run the function. */
+static gfn_status check_devices(gfn_engine *e, const gfn_job *j)
+{
+	for (int i = 0; i < e->ndev; i++)
+		if (j->fn->kernel[i] &&
+		    (!j->devmask || (j->devmask & (1ull << i))))
+			return GFN_OK;
+	return gfn__fail(GFN_ENODEV,
+	                 "no allowed device (mask 0x%llx) can run %s",
+	                 (unsigned long long)j->devmask, j->fn->name);
+}
+
 /* Fill job j from inv, taking references; undone by gfn__job_abort. */
 static gfn_status prepare(gfn_engine *e, const gfn_invocation *inv, gfn_job *j)
 {
@@ -396,7 +417,8 @@ static gfn_status prepare(gfn_engine *e, const gfn_invocation *inv, gfn_job *j)
 	j->n_in = (uint8_t)inv->n_inputs;
 	j->n_out = (uint8_t)j->fn->n_out;
 	j->n_par = (uint8_t)inv->n_params;
-	s = gfn_store_acquire(e->store, j->n_in, inv->inputs, j->in);
+	s = gfn_store_acquire(e->store, j->n_in, inv->inputs, j->in,
+	                      &j->tenant);
 	if (s != GFN_OK)
 		return s;
 	j->inputs_held = 1;
@@ -408,7 +430,8 @@ static gfn_status prepare(gfn_engine *e, const gfn_invocation *inv, gfn_job *j)
 		memcpy(j->par, inv->params, j->n_par * sizeof(*inv->params));
 	j->cb = inv->callback;
 	j->cb_arg = inv->callback_arg;
-	return GFN_OK;
+	j->devmask = inv->devices;
+	return check_devices(e, j);
 }
 
 /* Prepare and queue up to SUBMIT_CHUNK invocations; see invoke_many. */
@@ -514,6 +537,10 @@ gfn_status gfn_engine_stats(gfn_engine *e, gfn_stats *out)
 			        gfn_devmem_driver_allocs(e->devs[i].pool);
 	out->pinnings = atomic_load(&e->pinnings);
 	out->input_copies = atomic_load(&e->input_copies);
+	for (int i = 0; i < e->ndev; i++)
+		if (e->devs[i].ops->staged_bytes)
+			out->input_copies +=
+			        e->devs[i].ops->staged_bytes(e->devs[i].bdev);
 	out->store_objects = ss.objects;
 	out->store_bytes = ss.bytes;
 	out->store_evictions = ss.evictions;

@@ -75,6 +75,7 @@ typedef struct gfn_job {
 	int dev;                    /* device it was placed on */
 	uint8_t n_in, n_out, n_par; /* argument counts */
 	uint8_t inputs_held;        /* input references still held */
+	uint32_t tenant;            /* owner of the outputs (acquire) */
 	uint8_t outputs_live;       /* outputs exist and belong to the job */
 	gfn_object in_id[GFN_MAX_INPUTS];   /* input objects */
 	gfn_object out_id[GFN_MAX_OUTPUTS]; /* output objects */
@@ -82,6 +83,7 @@ typedef struct gfn_job {
 	gfn_tensor out[GFN_MAX_OUTPUTS];    /* outputs: shape set at submit */
 	gfn_scalar par[GFN_MAX_PARAMS];     /* parameters */
 	gfn_callback cb;                    /* optional */
+	uint64_t devmask;                   /* allowed devices, 0 = any */
 	void *cb_arg;                       /* its argument */
 	uint32_t idx;                       /* slot in the job table */
 	uint32_t next_free;                 /* free list */

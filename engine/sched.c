@@ -122,8 +122,9 @@ static void dev_wake(gfn_dev *d, unsigned n)
 	gfn__futex_wake(&d->wake_seq, (int)(n < d->nworkers ? n : d->nworkers));
 }
 
-/* The device with room and the shortest queue that can run fn, or -1. */
-static int place(gfn_engine *e, const gfn_fn *fn, unsigned start)
+/* The allowed device with room and the shortest queue that can run fn,
+   or -1. */
+static int place(gfn_engine *e, const gfn_fn *fn, uint64_t mask, unsigned start)
 {
 	size_t best_len = SIZE_MAX;
 	int best = -1;
@@ -133,7 +134,8 @@ static int place(gfn_engine *e, const gfn_fn *fn, unsigned start)
 		gfn_dev *d = &e->devs[i];
 		size_t len = d->tail - d->head;
 
-		if (!fn->kernel[i] || len >= d->cap)
+		if (!fn->kernel[i] || len >= d->cap ||
+		    (mask && !(mask & (1ull << i))))
 			continue;
 		if (len < best_len) {
 			best_len = len;
@@ -153,7 +155,7 @@ static size_t place_locked(gfn_engine *e, gfn_job **jobs, size_t n,
 
 	for (k = 0; k < n; k++) {
 		gfn_job *j = jobs[k];
-		int i = place(e, j->fn, start + (unsigned)k);
+		int i = place(e, j->fn, j->devmask, start + (unsigned)k);
 		gfn_dev *d;
 		uint64_t sw;
 
@@ -348,7 +350,8 @@ static gfn_status execute(gfn_worker *w, gfn_job *j)
 	gfn_status s = GFN_OK;
 
 	if (j->n_out)
-		s = gfn_store_create_n(e->store, j->n_out, j->out, j->out_id);
+		s = gfn_store_create_n(e->store, j->tenant, j->n_out, j->out,
+		                       j->out_id);
 	if (s != GFN_OK)
 		return s;
 	s = w->dev->pool ? run_on_device(w, j) : run_in_place(w, j);

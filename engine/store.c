@@ -1,65 +1,46 @@
 /*
- * store.c - the in-process object store (see store.h).
+ * store.c - the object store: objects in shared-memory segments (see
+ * store.h and docs/store.md).
  *
- * Objects live in a table of slots, grown a chunk at a time and never
- * shrunk, so a slot's address is stable and a stale id can always be
- * looked at safely. An id is (random 64 bits, generation << 32 | slot):
- * the slot finds the entry at once, the generation rejects ids of freed
- * objects, and the random half rejects forged ones. Object data comes from
- * the host pool. One mutex guards the table: every operation is short.
+ * The engine's records are private: a table of object slots (grown a
+ * chunk at a time and never shrunk, so a stale id can always be looked at
+ * safely), the block records of shm_alloc.c, the segments and a record
+ * per tenant. Segments carry a published copy of each object's record in
+ * its slot header, for client processes; the store never reads one back
+ * to decide anything, it only checks them for clients (verify_header).
+ *
+ * An id is (64 bits from getrandom, generation << 32 | slot): the slot
+ * finds the entry at once, the generation rejects ids of freed objects
+ * (GFN_ESTALE) and the random half rejects forged ones (GFN_ENOENT).
+ *
+ * Space: object bytes are limited by the capacity (and, per tenant, the
+ * quota); mapped segments by a budget of capacity + 1/4 + one segment,
+ * which leaves room for slot headers, rounding and fragmentation. Each
+ * tenant's objects go in that tenant's segments only, because a client
+ * maps whole segments. A create that does not fit evicts sealed,
+ * unreferenced objects (least recently used first), maps a new segment
+ * while the budget allows, retires empty segments of other tenants to
+ * make budget, and otherwise fails with GFN_ENOMEM at once.
  *
  * Reference rule: create gives the caller one reference; get adds one;
- * release drops one. A sealed object with no reference stays cached on the
- * LRU list until deleted or evicted; an unsealed or deleted object is freed
- * when its last reference goes.
+ * release drops one. A sealed object with no reference stays cached on
+ * the LRU lists until deleted or evicted; an unsealed or deleted object
+ * is freed when its last reference goes. One mutex guards everything:
+ * every operation is short, and bytes are copied outside it.
  */
 #include "engine/store.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
 
+#include "engine/store_impl.h"
 #include "runtime/util.h"
-
-#define CHUNK_SHIFT 10
-#define CHUNK (1u << CHUNK_SHIFT) /* slots per table chunk */
-#define NIL UINT32_MAX            /* no slot */
-
-enum { ST_FREE = 0, ST_OPEN, ST_SEALED };
-
-typedef struct slot {
-	uint64_t hi;                 /* random half of the id; 0 when free */
-	uint32_t gen;                /* generation; bumped when freed */
-	uint8_t state;               /* ST_* */
-	uint8_t deleted;             /* id no longer resolves */
-	gfn_dtype dtype;             /* element type */
-	int ndim;                    /* dimensions */
-	int64_t shape[GFN_MAX_DIMS]; /* extents */
-	size_t size;                 /* bytes */
-	void *data;                  /* from the host pool */
-	uint32_t refs;               /* references held */
-	uint32_t prev, next;         /* LRU list, or free list (next) */
-} slot;
-
-struct gfn_store {
-	pthread_mutex_t lock; /* guards everything below */
-	gfn_hostmem *mem;     /* object data; not owned */
-	size_t capacity;      /* max bytes */
-	size_t max_objects;   /* max live objects */
-	size_t bytes;         /* bytes of live objects */
-	slot **chunks;        /* table, CHUNK slots each */
-	uint32_t nchunks;     /* chunks allocated */
-	uint32_t maxchunks;   /* size of chunks[] */
-	uint32_t free_head;   /* free slots */
-	uint32_t lru_head;    /* least recently used cached object */
-	uint32_t lru_tail;    /* most recently used */
-	uint64_t nobjects;    /* live objects */
-	uint64_t evictions;   /* objects evicted */
-	uint64_t host_allocs; /* chunks allocated */
-	uint64_t rng;         /* splitmix64 state for ids */
-};
 
 const char *gfn_store_id_str(gfn_object id, char *buf, size_t len)
 {
@@ -68,92 +49,103 @@ const char *gfn_store_id_str(gfn_object id, char *buf, size_t len)
 	return buf;
 }
 
-static uint64_t next_random(gfn_store *st)
+/* The random half of a new id: 64 bits from the kernel's CSPRNG. */
+static gfn_status next_random(gfn_store *st, uint64_t *out)
 {
-	uint64_t z = (st->rng += 0x9e3779b97f4a7c15ull);
+	do {
+		if (!st->nrnd) {
+			ssize_t r = getrandom(st->rnd, sizeof(st->rnd), 0);
 
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	z ^= z >> 31;
-	return z ? z : 1; /* hi == 0 marks a free slot */
-}
-
-static slot *at(gfn_store *st, uint32_t i)
-{
-	return &st->chunks[i >> CHUNK_SHIFT][i & (CHUNK - 1)];
-}
-
-gfn_status gfn_store_create(const gfn_store_config *cfg, gfn_store **out)
-{
-	gfn_store *st = calloc(1, sizeof(*st));
-	size_t maxobj = cfg->max_objects ? cfg->max_objects : 1;
-
-	if (!st)
-		return gfn__fail(GFN_ENOMEM, "no memory for the object store");
-	st->maxchunks = (uint32_t)((maxobj + CHUNK - 1) / CHUNK);
-	st->chunks = calloc(st->maxchunks, sizeof(*st->chunks));
-	if (!st->chunks) {
-		free(st);
-		return gfn__fail(GFN_ENOMEM, "no memory for the object table");
-	}
-	pthread_mutex_init(&st->lock, NULL);
-	st->mem = cfg->mem;
-	st->capacity = cfg->capacity;
-	st->max_objects = maxobj;
-	st->free_head = st->lru_head = st->lru_tail = NIL;
-	st->rng = gfn__random_seed();
-	*out = st;
+			if (r != (ssize_t)sizeof(st->rnd))
+				return gfn__fail(GFN_ESYS, "getrandom: %s",
+				                 strerror(errno));
+			st->nrnd = RAND_WORDS;
+		}
+		*out = st->rnd[--st->nrnd];
+		st->rnd[st->nrnd] = 0; /* a used id is not kept around */
+	} while (!*out);               /* hi == 0 marks a free slot */
 	return GFN_OK;
 }
 
-void gfn_store_destroy(gfn_store *st)
+/* ---- tenants ------------------------------------------------------------ */
+
+/* The record of tenant id, made on first use; NULL when the table is full. */
+static tenant_rec *tenant_get(gfn_store *st, uint32_t id, gfn_status *s)
 {
-	if (!st)
-		return;
-	for (uint32_t c = 0; c < st->nchunks; c++) {
-		for (uint32_t i = 0; i < CHUNK; i++) {
-			slot *s = &st->chunks[c][i];
-			if (s->state != ST_FREE)
-				gfn_hostmem_free(st->mem, s->data, s->size);
-		}
-		free(st->chunks[c]);
+	uint32_t h = (id * 2654435761u) & (MAX_TENANTS - 1);
+
+	for (uint32_t k = 0; k < MAX_TENANTS; k++) {
+		tenant_rec **p = &st->tenants[(h + k) & (MAX_TENANTS - 1)];
+
+		if (*p && (*p)->id == id)
+			return *p;
+		if (*p)
+			continue;
+		*p = calloc(1, sizeof(**p));
+		if (!*p)
+			break;
+		(*p)->id = id;
+		(*p)->lru.head = (*p)->lru.tail = NIL;
+		gfn__arena_init(&(*p)->arena);
+		st->host_allocs++;
+		return *p;
 	}
-	free(st->chunks);
-	pthread_mutex_destroy(&st->lock);
-	free(st);
+	*s = gfn__fail(GFN_ENOMEM, "no room for tenant %u (at most %d)", id,
+	               MAX_TENANTS);
+	return NULL;
 }
 
-/* ---- lists ---------------------------------------------------------------- */
+/* ---- lists -------------------------------------------------------------------- */
+
+static void list_unlink(gfn_store *st, list *l, int tl, uint32_t i)
+{
+	links *x = lk(st, i, tl);
+
+	if (x->prev != NIL)
+		lk(st, x->prev, tl)->next = x->next;
+	else
+		l->head = x->next;
+	if (x->next != NIL)
+		lk(st, x->next, tl)->prev = x->prev;
+	else
+		l->tail = x->prev;
+	x->prev = x->next = NIL;
+}
+
+static void list_push(gfn_store *st, list *l, int tl, uint32_t i)
+{
+	links *x = lk(st, i, tl);
+
+	x->next = NIL;
+	x->prev = l->tail;
+	if (l->tail != NIL)
+		lk(st, l->tail, tl)->next = i;
+	else
+		l->head = i;
+	l->tail = i;
+}
 
 static void lru_unlink(gfn_store *st, uint32_t i)
 {
-	slot *s = at(st, i);
+	slot *e = at(st, i);
 
-	if (s->prev != NIL)
-		at(st, s->prev)->next = s->next;
-	else
-		st->lru_head = s->next;
-	if (s->next != NIL)
-		at(st, s->next)->prev = s->prev;
-	else
-		st->lru_tail = s->prev;
-	s->prev = s->next = NIL;
+	if (!e->cached)
+		return;
+	list_unlink(st, &st->lru, 0, i);
+	list_unlink(st, &e->t->lru, 1, i);
+	e->cached = 0;
 }
 
 static void lru_push(gfn_store *st, uint32_t i)
 {
-	slot *s = at(st, i);
+	slot *e = at(st, i);
 
-	s->next = NIL;
-	s->prev = st->lru_tail;
-	if (st->lru_tail != NIL)
-		at(st, st->lru_tail)->next = i;
-	else
-		st->lru_head = i;
-	st->lru_tail = i;
+	list_push(st, &st->lru, 0, i);
+	list_push(st, &e->t->lru, 1, i);
+	e->cached = 1;
 }
 
-/* Add a chunk of free slots; the only allocation the table makes. */
+/* Add a chunk of free slots. */
 static gfn_status grow_table(gfn_store *st)
 {
 	slot *c;
@@ -169,7 +161,7 @@ static gfn_status grow_table(gfn_store *st)
 	st->chunks[st->nchunks] = c;
 	for (uint32_t i = CHUNK; i-- > 0;) {
 		c[i].gen = 1;
-		c[i].next = st->free_head;
+		c[i].gl.next = st->free_head;
 		st->free_head = st->nchunks * CHUNK + i;
 	}
 	st->nchunks++;
@@ -177,67 +169,383 @@ static gfn_status grow_table(gfn_store *st)
 	return GFN_OK;
 }
 
-/* Return slot i to the free list with a new generation. */
+/* ---- slot headers --------------------------------------------------------------- */
+
+void gfn__store_to_shm(gfn_store *st, uint32_t i, gfn_shm_slot *h)
+{
+	slot *e = at(st, i);
+	gfn_object id = id_of(st, i);
+
+	h->id_hi = id.hi;
+	h->id_lo = id.lo;
+	h->tenant = e->t->id;
+	h->refs = e->refs;
+	h->state = e->state == ST_SEALED ? GFN_SHM_SEALED : GFN_SHM_OPEN;
+	h->dtype = (uint8_t)e->dtype;
+	h->ndim = (uint8_t)e->ndim;
+	memcpy(h->shape, e->shape, sizeof(h->shape));
+	h->size = e->size;
+	h->off = e->off;
+	h->block = (uint64_t)gfn__blk(&st->blocks, e->blk)->len * G;
+}
+
+/* Publish slot i's state and references in its header. */
+static void publish(gfn_store *st, uint32_t i)
+{
+	gfn_shm_slot h;
+
+	gfn__store_to_shm(st, i, &h);
+	gfn__shm_slot_update(st->segs[at(st, i)->seg]->map.base, &h);
+}
+
+/*
+ * Check slot i's header before a client relies on it; a corrupt one is
+ * rewritten from the record (so the next reader finds it whole) and the
+ * call fails.
+ */
+static gfn_status verify_header(gfn_store *st, uint32_t i)
+{
+	slot *e = at(st, i);
+	seg *sg = st->segs[e->seg];
+	gfn_shm_slot want, got;
+	gfn_status s;
+	char why[256], b[48];
+
+	gfn__store_to_shm(st, i, &want);
+	s = gfn__shm_slot_parse(sg->map.base, sg->map.size, e->off, &got);
+	if (s == GFN_OK && gfn__shm_slot_same(&want, &got))
+		return GFN_OK;
+	snprintf(why, sizeof(why), "%s",
+	         s == GFN_OK ? "it describes something else"
+	                     : gfn_error_detail());
+	gfn__shm_slot_write(sg->map.base, &want);
+	gfn__log(GFN_LOG_WARN, "store: slot header of %s was corrupt: %s",
+	         gfn_store_id_str(id_of(st, i), b, sizeof(b)), why);
+	return gfn__fail(GFN_EINVAL,
+	                 "slot header of object %s was corrupt (%s); "
+	                 "restored from the engine's record",
+	                 b, why);
+}
+
+/* ---- segments ---------------------------------------------------------------------- */
+
+static size_t page_size(void)
+{
+	long p = sysconf(_SC_PAGESIZE);
+
+	return p > 0 ? (size_t)p : 4096;
+}
+
+static size_t sat_add(size_t a, size_t b)
+{
+	return a > SIZE_MAX - b ? SIZE_MAX : a + b;
+}
+
+static size_t round_up(size_t x, size_t a)
+{
+	return x > SIZE_MAX - a ? SIZE_MAX / a * a : (x + a - 1) / a * a;
+}
+
+static uint32_t free_seg_index(gfn_store *st)
+{
+	for (uint32_t k = 0; k < MAX_SEGS; k++)
+		if (!st->segs[k])
+			return k;
+	return NIL;
+}
+
+/* Unmap an empty segment for good. */
+static void retire(gfn_store *st, uint32_t idx)
+{
+	seg *sg = st->segs[idx];
+
+	gfn__arena_remove(&st->blocks, &sg->t->arena, sg->head);
+	if (st->on_region_gone)
+		st->on_region_gone(st->region_ctx, sg->map.base, sg->map.size);
+	st->mapped -= sg->map.size;
+	/* Punch: clients that still map it must not keep its pages alive. */
+	gfn__shm_close(&sg->map, 1);
+	free(sg);
+	st->segs[idx] = NULL;
+	st->nsegs--;
+	st->retired++;
+	st->epoch++;
+}
+
+/* Retire one empty segment; 0 when there is none or it is not allowed. */
+static int retire_one(gfn_store *st)
+{
+	if (st->on_region && !st->on_region_gone)
+		return 0; /* the engine could not drop its registration */
+	for (uint32_t k = 0; k < st->nseg_idx; k++) {
+		if (st->segs[k] && !st->segs[k]->live) {
+			retire(st, k);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* A new, announced segment of size bytes for t at index idx. */
+static gfn_status map_segment(gfn_store *st, tenant_rec *t, size_t size,
+                              uint32_t idx)
+{
+	seg *sg = calloc(1, sizeof(*sg));
+	gfn_shm_seg_info info;
+	char name[48];
+	gfn_status s;
+
+	if (!sg)
+		return gfn__fail(GFN_ENOMEM, "no memory for a segment");
+	if (!++st->next_seg_id)
+		st->next_seg_id = 1; /* 0 is never a segment */
+	snprintf(name, sizeof(name), "gfn-store-t%u-s%u", t->id,
+	         st->next_seg_id);
+	if ((s = gfn__shm_create(size, name, &sg->map)) != GFN_OK)
+		goto err_free;
+	info = (gfn_shm_seg_info){st->next_seg_id, t->id, size, G};
+	gfn__shm_seg_write(sg->map.base, &info);
+	if (st->on_region &&
+	    (s = st->on_region(st->region_ctx, sg->map.base, size)) != GFN_OK)
+		goto err_close;
+	s = gfn__arena_add(&st->blocks, &t->arena, idx, 1,
+	                   (uint32_t)(size / G - 1), &sg->head);
+	if (s != GFN_OK)
+		goto err_gone;
+	sg->id = st->next_seg_id;
+	sg->t = t;
+	st->segs[idx] = sg;
+	return GFN_OK;
+
+err_gone:
+	if (st->on_region_gone)
+		st->on_region_gone(st->region_ctx, sg->map.base, size);
+err_close:
+	gfn__shm_close(&sg->map, 0);
+err_free:
+	free(sg);
+	return s;
+}
+
+/*
+ * Map a segment for t that holds a block of g granules. GFN_EBUSY
+ * (internal, no detail) when the budget or the segment table is full.
+ */
+static gfn_status add_segment(gfn_store *st, tenant_rec *t, uint32_t g)
+{
+	size_t bytes = ((size_t)g + 1) * G, size = st->seg_size;
+	uint32_t idx;
+	gfn_status s;
+
+	if (bytes > size)
+		size = round_up(bytes, page_size());
+	if (size / G - 1 > UINT32_MAX)
+		return gfn__fail(GFN_ENOMEM, "a %zu-byte segment is too big",
+		                 size);
+	if (st->closing || size > st->budget - st->mapped ||
+	    (idx = free_seg_index(st)) == NIL)
+		return GFN_EBUSY;
+	if ((s = map_segment(st, t, size, idx)) != GFN_OK)
+		return s;
+	if (idx >= st->nseg_idx)
+		st->nseg_idx = idx + 1;
+	st->mapped += size;
+	st->nsegs++;
+	st->host_allocs++;
+	return GFN_OK;
+}
+
+/* ---- space ------------------------------------------------------------------------- */
+
+/* Return slot i and its block; the slot gets a new generation. */
 static void free_slot(gfn_store *st, uint32_t i)
 {
-	slot *s = at(st, i);
+	slot *e = at(st, i);
+	seg *sg = st->segs[e->seg];
 
-	gfn_hostmem_free(st->mem, s->data, s->size);
-	st->bytes -= s->size;
+	gfn__shm_slot_clear(sg->map.base, e->off);
+	gfn__arena_free(&st->blocks, &e->t->arena, e->blk);
+	sg->live--;
+	e->t->bytes -= e->size;
+	e->t->objects--;
+	st->bytes -= e->size;
 	st->nobjects--;
-	s->hi = 0;
-	s->data = NULL;
-	s->state = ST_FREE;
-	s->deleted = 0;
-	s->gen = s->gen + 1 ? s->gen + 1 : 1;
-	s->next = st->free_head;
+	e->hi = 0;
+	e->data = NULL;
+	e->t = NULL;
+	e->state = ST_FREE;
+	e->deleted = 0;
+	e->gen = e->gen + 1 ? e->gen + 1 : 1;
+	e->gl.next = st->free_head;
 	st->free_head = i;
 }
 
-static int fits(const gfn_store *st, size_t need)
+static void evict(gfn_store *st, uint32_t i)
 {
-	return st->bytes + need <= st->capacity &&
-	       st->nobjects < st->max_objects;
+	lru_unlink(st, i);
+	free_slot(st, i);
+	st->evictions++;
 }
 
-/* Evict cached objects, oldest first, until one more of need bytes fits. */
-static int make_room(gfn_store *st, size_t need)
+static int over_quota(const gfn_store *st, const tenant_rec *t, size_t need)
 {
-	while (!fits(st, need) && st->lru_head != NIL) {
-		uint32_t i = st->lru_head;
-		lru_unlink(st, i);
-		free_slot(st, i);
-		st->evictions++;
+	return t->id != GFN_TENANT_ENGINE && st->quota &&
+	       (need > st->quota || t->bytes > st->quota - need);
+}
+
+static int fits(const gfn_store *st, const tenant_rec *t, size_t need)
+{
+	return need <= st->capacity && st->bytes <= st->capacity - need &&
+	       st->nobjects < st->max_objects && !over_quota(st, t, need);
+}
+
+/* Evict cached objects until one more of need bytes fits the limits. */
+static gfn_status make_room(gfn_store *st, tenant_rec *t, size_t need)
+{
+	while (!fits(st, t, need)) {
+		int quota = over_quota(st, t, need);
+		uint32_t victim = quota ? t->lru.head : st->lru.head;
+
+		if (victim == NIL)
+			return gfn__fail(
+			        GFN_ENOMEM,
+			        "%s: %zu bytes wanted, %zu of %zu in use "
+			        "(tenant %u: %" PRIu64 "), %" PRIu64
+			        " of %zu objects, none evictable",
+			        quota ? "tenant quota reached" : "store full",
+			        need, st->bytes, quota ? st->quota : st->capacity,
+			        t->id, t->bytes, st->nobjects, st->max_objects);
+		evict(st, victim);
 	}
-	return fits(st, need);
+	return GFN_OK;
 }
 
-/* ---- lookup ----------------------------------------------------------------- */
+/*
+ * A block of g granules in one of t's segments: from its free blocks,
+ * else a new segment, else after retiring an empty segment, else after
+ * evicting (t's own cached objects first).
+ */
+static gfn_status place(gfn_store *st, tenant_rec *t, uint32_t g,
+                        uint32_t *blk)
+{
+	for (;;) {
+		gfn_status s;
+		uint32_t victim;
 
-/* The slot of a live object, or NULL with the status in *s. */
-static slot *find(gfn_store *st, gfn_object id, gfn_status *s, uint32_t *idx)
+		if (gfn__arena_alloc(&st->blocks, &t->arena, g, blk) == GFN_OK)
+			return GFN_OK;
+		s = add_segment(st, t, g);
+		if (s == GFN_OK) {
+			if (gfn__arena_alloc(&st->blocks, &t->arena, g, blk))
+				return gfn__fail(GFN_EINTERNAL,
+				                 "new segment has no room");
+			return GFN_OK;
+		}
+		if (s != GFN_EBUSY)
+			return s;
+		if (retire_one(st))
+			continue;
+		victim = t->lru.head != NIL ? t->lru.head : st->lru.head;
+		if (victim == NIL)
+			return gfn__fail(GFN_ENOMEM,
+			                 "no segment has room for %u more "
+			                 "bytes (%zu of %zu mapped) and nothing "
+			                 "is evictable",
+			                 g * G, st->mapped, st->budget);
+		evict(st, victim);
+	}
+}
+
+/* ---- lookup -------------------------------------------------------------------------- */
+
+static gfn_status fail_id(gfn_status s, gfn_object id, const char *what)
+{
+	char b[48];
+
+	return gfn__fail(s, "object %s %s", gfn_store_id_str(id, b, sizeof(b)),
+	                 what);
+}
+
+/* Slot i (with generation gen) exists and is id's, deleted or not. */
+static slot *slot_of(gfn_store *st, gfn_object id, uint32_t *idx)
 {
 	uint32_t i = (uint32_t)id.lo, gen = (uint32_t)(id.lo >> 32);
-	char b[48];
 	slot *e;
 
-	if (!id.hi || !gen || i >= st->nchunks * CHUNK) {
-		*s = gfn__fail(GFN_ENOENT, "no object %s",
-		               gfn_store_id_str(id, b, sizeof(b)));
+	if (!id.hi || !gen || i >= st->nchunks * CHUNK)
 		return NULL;
-	}
 	e = at(st, i);
-	if (e->gen == gen && e->hi != id.hi && e->state != ST_FREE) {
-		*s = gfn__fail(GFN_ENOENT, "no object %s",
-		               gfn_store_id_str(id, b, sizeof(b)));
+	if (e->gen != gen || e->hi != id.hi || e->state == ST_FREE)
 		return NULL;
-	}
-	if (e->gen != gen || e->state == ST_FREE || e->deleted) {
-		*s = gfn__fail(GFN_ESTALE, "object %s was deleted or evicted",
-		               gfn_store_id_str(id, b, sizeof(b)));
-		return NULL;
-	}
 	*idx = i;
+	return e;
+}
+
+/* Why id does not resolve: unknown (ENOENT) or gone (ESTALE). */
+static gfn_status lookup_error(gfn_store *st, gfn_object id)
+{
+	uint32_t i = (uint32_t)id.lo, gen = (uint32_t)(id.lo >> 32);
+	slot *e;
+
+	if (!id.hi || !gen || i >= st->nchunks * CHUNK)
+		return fail_id(GFN_ENOENT, id, "does not exist");
+	e = at(st, i);
+	if (e->gen == gen && e->hi != id.hi && e->state != ST_FREE)
+		return fail_id(GFN_ENOENT, id, "does not exist");
+	return fail_id(GFN_ESTALE, id, "was deleted or evicted");
+}
+
+static gfn_status check_tenant(const slot *e, uint32_t caller, gfn_object id)
+{
+	if (caller == GFN_TENANT_ENGINE || e->t->id == caller)
+		return GFN_OK;
+	return fail_id(GFN_EACCES, id, "belongs to another tenant");
+}
+
+/* The slot of a live (not deleted) object caller may use, or NULL. */
+static slot *find(gfn_store *st, uint32_t caller, gfn_object id,
+                  gfn_status *s, uint32_t *idx)
+{
+	slot *e = slot_of(st, id, idx);
+
+	if (!e || e->deleted) {
+		*s = lookup_error(st, id);
+		return NULL;
+	}
+	if ((*s = check_tenant(e, caller, id)) != GFN_OK)
+		return NULL;
+	return e;
+}
+
+/* An unsealed object, for writing. */
+static slot *find_open(gfn_store *st, uint32_t caller, gfn_object id,
+                       gfn_status *s, uint32_t *idx)
+{
+	slot *e = find(st, caller, id, s, idx);
+
+	if (e && e->state != ST_OPEN) {
+		*s = fail_id(GFN_ESTATE, id, "is sealed");
+		return NULL;
+	}
+	return e;
+}
+
+/* Like find but also accepts deleted objects still referenced. */
+static slot *find_ref(gfn_store *st, uint32_t caller, gfn_object id,
+                      gfn_status *s, uint32_t *idx)
+{
+	slot *e = slot_of(st, id, idx);
+
+	if (!e || (e->deleted && !e->refs)) {
+		*s = lookup_error(st, id);
+		return NULL;
+	}
+	if ((*s = check_tenant(e, caller, id)) != GFN_OK)
+		return NULL;
+	if (!e->refs) {
+		*s = fail_id(GFN_ESTATE, id, "has no reference to release");
+		return NULL;
+	}
 	return e;
 }
 
@@ -257,7 +565,7 @@ static gfn_status check_shape(gfn_dtype dtype, int ndim, const int64_t *shape,
 		if (shape[d] < 0)
 			return gfn__fail(GFN_EINVAL, "extent %d is %" PRId64, d,
 			                 shape[d]);
-		if (shape[d] && n > SIZE_MAX / 2 / (size_t)shape[d])
+		if (shape[d] && n > SIZE_MAX / 4 / (size_t)shape[d])
 			return gfn__fail(GFN_ERANGE, "tensor size overflows");
 		n *= (size_t)shape[d];
 	}
@@ -265,92 +573,137 @@ static gfn_status check_shape(gfn_dtype dtype, int ndim, const int64_t *shape,
 	return GFN_OK;
 }
 
-/* ---- create and lifecycle ----------------------------------------------------- */
-
-static gfn_status create_locked(gfn_store *st, gfn_dtype dtype, int ndim,
-                                const int64_t *shape, size_t size,
-                                gfn_object *out, void **data)
+static void fill_loc(gfn_store *st, uint32_t i, gfn_store_loc *loc)
 {
-	gfn_status s;
-	uint32_t i;
-	slot *e;
-	void *p;
+	slot *e = at(st, i);
+	seg *sg = st->segs[e->seg];
 
-	if (!make_room(st, size))
-		return gfn__fail(
-		        GFN_ENOMEM,
-		        "store full: %zu bytes wanted, %zu of %zu in use, "
-		        "%" PRIu64 " of %zu objects, none evictable",
-		        size, st->bytes, st->capacity, st->nobjects,
-		        st->max_objects);
-	if (st->free_head == NIL && (s = grow_table(st)) != GFN_OK)
-		return s;
-	p = gfn_hostmem_alloc(st->mem, size);
-	if (!p)
-		return GFN_ENOMEM; /* detail set by the pool */
-	i = st->free_head;
-	e = at(st, i);
-	st->free_head = e->next;
-	e->hi = next_random(st);
+	if (!loc)
+		return;
+	loc->seg_id = sg->id;
+	loc->tenant = e->t->id;
+	loc->seg_size = sg->map.size;
+	loc->off = e->off;
+	loc->data = e->data;
+	loc->size = e->size;
+	loc->dtype = e->dtype;
+	loc->ndim = e->ndim;
+	memcpy(loc->shape, e->shape, sizeof(loc->shape));
+}
+
+/* ---- create ---------------------------------------------------------------------------- */
+
+/* Fill free slot i as a new object in block blk; one reference. */
+static void init_slot(gfn_store *st, uint32_t i, tenant_rec *t, uint32_t blk,
+                      const gfn_tensor *shape_of, size_t size, uint64_t hi)
+{
+	slot *e = at(st, i);
+	gfn_blk *k = gfn__blk(&st->blocks, blk);
+	seg *sg = st->segs[k->seg];
+	gfn_shm_slot h;
+
+	st->free_head = e->gl.next;
+	e->hi = hi;
 	e->state = ST_OPEN;
-	e->deleted = 0;
-	e->dtype = dtype;
-	e->ndim = ndim;
+	e->deleted = e->cached = 0;
+	e->dtype = shape_of->dtype;
+	e->ndim = shape_of->ndim;
 	memset(e->shape, 0, sizeof(e->shape));
-	if (ndim)
-		memcpy(e->shape, shape, (size_t)ndim * sizeof(*shape));
+	if (e->ndim)
+		memcpy(e->shape, shape_of->shape,
+		       (size_t)e->ndim * sizeof(*e->shape));
 	e->size = size;
-	e->data = p;
+	e->t = t;
+	e->seg = k->seg;
+	e->blk = blk;
+	e->off = (uint64_t)k->off * G;
+	e->data = (char *)sg->map.base + e->off + G;
 	e->refs = 1;
-	e->prev = e->next = NIL;
+	e->gl.prev = e->gl.next = e->tl.prev = e->tl.next = NIL;
+	sg->live++;
+	t->bytes += size;
+	t->objects++;
 	st->bytes += size;
 	st->nobjects++;
-	out->hi = e->hi;
-	out->lo = (uint64_t)e->gen << 32 | i;
-	if (data)
-		*data = p;
+	gfn__store_to_shm(st, i, &h);
+	gfn__shm_slot_write(sg->map.base, &h);
+}
+
+static gfn_status create_locked(gfn_store *st, tenant_rec *t,
+                                const gfn_tensor *shape_of, size_t size,
+                                gfn_object *out, uint32_t *idx)
+{
+	uint64_t block = gfn__shm_block_bytes(size), hi;
+	uint32_t blk, i;
+	gfn_status s;
+
+	if (!block || size > st->capacity || block / G >= UINT32_MAX)
+		return gfn__fail(GFN_ENOMEM,
+		                 "store full: %zu bytes wanted, capacity %zu",
+		                 size, st->capacity);
+	if ((s = make_room(st, t, size)) != GFN_OK)
+		return s;
+	if (st->free_head == NIL && (s = grow_table(st)) != GFN_OK)
+		return s;
+	if ((s = next_random(st, &hi)) != GFN_OK)
+		return s;
+	if ((s = place(st, t, (uint32_t)(block / G), &blk)) != GFN_OK)
+		return s;
+	i = st->free_head;
+	init_slot(st, i, t, blk, shape_of, size, hi);
+	*out = id_of(st, i);
+	*idx = i;
 	return GFN_OK;
+}
+
+gfn_status gfn_store_create_as(gfn_store *st, uint32_t tenant, gfn_dtype dtype,
+                               int ndim, const int64_t *shape,
+                               gfn_object *out, gfn_store_loc *loc)
+{
+	gfn_tensor t = {.dtype = dtype, .ndim = ndim};
+	gfn_status s = check_shape(dtype, ndim, shape, &t.nbytes);
+	tenant_rec *tr;
+	uint32_t i;
+
+	if (s != GFN_OK)
+		return s;
+	if (ndim)
+		memcpy(t.shape, shape, (size_t)ndim * sizeof(*shape));
+	pthread_mutex_lock(&st->lock);
+	tr = tenant_get(st, tenant, &s);
+	if (tr)
+		s = create_locked(st, tr, &t, t.nbytes, out, &i);
+	if (s == GFN_OK)
+		fill_loc(st, i, loc);
+	pthread_mutex_unlock(&st->lock);
+	return s;
 }
 
 gfn_status gfn_store_create_object(gfn_store *st, gfn_dtype dtype, int ndim,
                                    const int64_t *shape, gfn_object *out,
                                    void **data)
 {
-	size_t size;
-	gfn_status s = check_shape(dtype, ndim, shape, &size);
+	gfn_store_loc loc;
+	gfn_status s = gfn_store_create_as(st, GFN_TENANT_ENGINE, dtype, ndim,
+	                                   shape, out, &loc);
 
-	if (s != GFN_OK)
-		return s;
-	pthread_mutex_lock(&st->lock);
-	s = create_locked(st, dtype, ndim, shape, size, out, data);
-	pthread_mutex_unlock(&st->lock);
+	if (s == GFN_OK && data)
+		*data = loc.data;
 	return s;
 }
 
-/* The slot of an unsealed object, for writing. Caller holds the lock. */
-static slot *find_open(gfn_store *st, gfn_object id, gfn_status *s)
-{
-	uint32_t i;
-	slot *e = find(st, id, s, &i);
-	char b[48];
-
-	if (e && e->state != ST_OPEN) {
-		*s = gfn__fail(GFN_ESTATE, "object %s is sealed",
-		               gfn_store_id_str(id, b, sizeof(b)));
-		return NULL;
-	}
-	return e;
-}
+/* ---- lifecycle ---------------------------------------------------------------------------- */
 
 gfn_status gfn_store_write(gfn_store *st, gfn_object id, size_t off,
                            const void *src, size_t len)
 {
 	gfn_status s = GFN_OK;
 	void *dst = NULL;
+	uint32_t i;
 	slot *e;
 
 	pthread_mutex_lock(&st->lock);
-	e = find_open(st, id, &s);
+	e = find_open(st, GFN_TENANT_ENGINE, id, &s, &i);
 	if (e && (off > e->size || len > e->size - off))
 		s = gfn__fail(GFN_ERANGE,
 		              "write of %zu bytes at %zu passes the end (%zu)",
@@ -364,17 +717,45 @@ gfn_status gfn_store_write(gfn_store *st, gfn_object id, size_t off,
 	return s;
 }
 
+gfn_status gfn_store_map_as(gfn_store *st, uint32_t tenant, gfn_object id,
+                            gfn_store_loc *loc)
+{
+	gfn_status s = GFN_OK;
+	uint32_t i;
+
+	pthread_mutex_lock(&st->lock);
+	if (find_open(st, tenant, id, &s, &i))
+		fill_loc(st, i, loc);
+	pthread_mutex_unlock(&st->lock);
+	return s;
+}
+
 gfn_status gfn_store_map(gfn_store *st, gfn_object id, void **data,
                          size_t *size)
 {
+	gfn_store_loc loc;
+	gfn_status s = gfn_store_map_as(st, GFN_TENANT_ENGINE, id, &loc);
+
+	if (s == GFN_OK) {
+		*data = loc.data;
+		*size = loc.size;
+	}
+	return s;
+}
+
+gfn_status gfn_store_seal_as(gfn_store *st, uint32_t tenant, gfn_object id)
+{
 	gfn_status s = GFN_OK;
+	uint32_t i;
 	slot *e;
 
 	pthread_mutex_lock(&st->lock);
-	e = find_open(st, id, &s);
-	if (e) {
-		*data = e->data;
-		*size = e->size;
+	e = find_open(st, tenant, id, &s, &i);
+	if (e && tenant != GFN_TENANT_ENGINE)
+		s = verify_header(st, i);
+	if (e && s == GFN_OK) {
+		e->state = ST_SEALED;
+		publish(st, i);
 	}
 	pthread_mutex_unlock(&st->lock);
 	return s;
@@ -382,60 +763,59 @@ gfn_status gfn_store_map(gfn_store *st, gfn_object id, void **data,
 
 gfn_status gfn_store_seal(gfn_store *st, gfn_object id)
 {
-	gfn_status s = GFN_OK;
-	slot *e;
-
-	pthread_mutex_lock(&st->lock);
-	e = find_open(st, id, &s);
-	if (e)
-		e->state = ST_SEALED;
-	pthread_mutex_unlock(&st->lock);
-	return s;
-}
-
-static void describe(const slot *e, gfn_tensor *t)
-{
-	t->data = e->data;
-	t->dtype = e->dtype;
-	t->ndim = e->ndim;
-	memcpy(t->shape, e->shape, sizeof(t->shape));
-	t->nbytes = e->size;
+	return gfn_store_seal_as(st, GFN_TENANT_ENGINE, id);
 }
 
 /* Take a reference to a sealed object. Caller holds the lock. */
-static slot *ref_sealed(gfn_store *st, gfn_object id, gfn_status *s)
+static slot *ref_sealed(gfn_store *st, uint32_t caller, gfn_object id,
+                        gfn_status *s, uint32_t *idx)
 {
-	uint32_t i;
-	slot *e = find(st, id, s, &i);
-	char b[48];
+	slot *e = find(st, caller, id, s, idx);
 
 	if (!e)
 		return NULL;
 	if (e->state != ST_SEALED) {
-		*s = gfn__fail(GFN_ESTATE, "object %s is not sealed",
-		               gfn_store_id_str(id, b, sizeof(b)));
+		*s = fail_id(GFN_ESTATE, id, "is not sealed");
 		return NULL;
 	}
+	if (e->refs == UINT32_MAX) {
+		*s = fail_id(GFN_ENOMEM, id, "has too many references");
+		return NULL;
+	}
+	if (caller != GFN_TENANT_ENGINE &&
+	    (*s = verify_header(st, *idx)) != GFN_OK)
+		return NULL;
 	if (e->refs++ == 0)
-		lru_unlink(st, i);
+		lru_unlink(st, *idx);
+	publish(st, *idx);
 	return e;
+}
+
+gfn_status gfn_store_get_as(gfn_store *st, uint32_t tenant, gfn_object id,
+                            gfn_store_loc *loc)
+{
+	gfn_status s = GFN_OK;
+	uint32_t i;
+
+	pthread_mutex_lock(&st->lock);
+	if (ref_sealed(st, tenant, id, &s, &i))
+		fill_loc(st, i, loc);
+	pthread_mutex_unlock(&st->lock);
+	return s;
 }
 
 gfn_status gfn_store_get(gfn_store *st, gfn_object id, gfn_object_view *v)
 {
-	gfn_status s = GFN_OK;
-	slot *e;
+	gfn_store_loc loc;
+	gfn_status s = gfn_store_get_as(st, GFN_TENANT_ENGINE, id, &loc);
 
-	pthread_mutex_lock(&st->lock);
-	e = ref_sealed(st, id, &s);
-	if (e) {
-		v->data = e->data;
-		v->size = e->size;
-		v->dtype = e->dtype;
-		v->ndim = e->ndim;
-		memcpy(v->shape, e->shape, sizeof(v->shape));
+	if (s == GFN_OK) {
+		v->data = loc.data;
+		v->size = loc.size;
+		v->dtype = loc.dtype;
+		v->ndim = loc.ndim;
+		memcpy(v->shape, loc.shape, sizeof(v->shape));
 	}
-	pthread_mutex_unlock(&st->lock);
 	return s;
 }
 
@@ -444,59 +824,55 @@ static void unref(gfn_store *st, uint32_t i)
 {
 	slot *e = at(st, i);
 
-	if (--e->refs)
+	if (--e->refs) {
+		publish(st, i);
 		return;
-	if (e->state == ST_SEALED && !e->deleted)
+	}
+	if (e->state == ST_SEALED && !e->deleted) {
+		publish(st, i);
 		lru_push(st, i);
-	else
+	} else {
 		free_slot(st, i);
+	}
 }
 
-/* Like find but also accepts deleted objects still referenced. */
-static slot *find_ref(gfn_store *st, gfn_object id, gfn_status *s,
-                      uint32_t *idx)
-{
-	uint32_t i = (uint32_t)id.lo, gen = (uint32_t)(id.lo >> 32);
-	char b[48];
-	slot *e;
-
-	if (id.hi && gen && i < st->nchunks * CHUNK) {
-		e = at(st, i);
-		if (e->deleted && e->gen == gen && e->hi == id.hi) {
-			*idx = i;
-			return e;
-		}
-	}
-	e = find(st, id, s, idx);
-	if (e && !e->refs) {
-		*s = gfn__fail(GFN_ESTATE,
-		               "object %s has no reference to release",
-		               gfn_store_id_str(id, b, sizeof(b)));
-		return NULL;
-	}
-	return e;
-}
-
-gfn_status gfn_store_release(gfn_store *st, gfn_object id)
+gfn_status gfn_store_release_as(gfn_store *st, uint32_t tenant, gfn_object id)
 {
 	gfn_status s = GFN_OK;
 	uint32_t i;
 
 	pthread_mutex_lock(&st->lock);
-	if (find_ref(st, id, &s, &i))
+	if (find_ref(st, tenant, id, &s, &i))
 		unref(st, i);
 	pthread_mutex_unlock(&st->lock);
 	return s;
 }
 
-gfn_status gfn_store_delete(gfn_store *st, gfn_object id)
+void gfn_store_release_count(gfn_store *st, uint32_t tenant, gfn_object id,
+                             uint32_t count)
+{
+	gfn_status s;
+	uint32_t i;
+
+	pthread_mutex_lock(&st->lock);
+	while (count-- > 0 && find_ref(st, tenant, id, &s, &i))
+		unref(st, i);
+	pthread_mutex_unlock(&st->lock);
+}
+
+gfn_status gfn_store_release(gfn_store *st, gfn_object id)
+{
+	return gfn_store_release_as(st, GFN_TENANT_ENGINE, id);
+}
+
+gfn_status gfn_store_delete_as(gfn_store *st, uint32_t tenant, gfn_object id)
 {
 	gfn_status s = GFN_OK;
 	uint32_t i;
 	slot *e;
 
 	pthread_mutex_lock(&st->lock);
-	e = find(st, id, &s, &i);
+	e = find(st, tenant, id, &s, &i);
 	if (e && !e->refs) {
 		lru_unlink(st, i);
 		free_slot(st, i);
@@ -507,25 +883,54 @@ gfn_status gfn_store_delete(gfn_store *st, gfn_object id)
 	return s;
 }
 
-/* ---- batches for invocations --------------------------------------------------- */
+gfn_status gfn_store_delete(gfn_store *st, gfn_object id)
+{
+	return gfn_store_delete_as(st, GFN_TENANT_ENGINE, id);
+}
+
+/* ---- batches for invocations ------------------------------------------------------------- */
+
+static void describe(const slot *e, gfn_tensor *t)
+{
+	t->data = e->data;
+	t->dtype = e->dtype;
+	t->ndim = e->ndim;
+	memcpy(t->shape, e->shape, sizeof(t->shape));
+	t->nbytes = e->size;
+}
+
+/* Fold tenant into the owner of outputs (see gfn_store_acquire). */
+static void own(uint32_t tenant, uint32_t *owner, int *mixed)
+{
+	if (tenant == GFN_TENANT_ENGINE)
+		return;
+	if (*owner != GFN_TENANT_ENGINE && *owner != tenant)
+		*mixed = 1;
+	*owner = tenant;
+}
 
 gfn_status gfn_store_acquire(gfn_store *st, size_t n, const gfn_object *ids,
-                             gfn_tensor *out)
+                             gfn_tensor *out, uint32_t *owner)
 {
+	uint32_t who = GFN_TENANT_ENGINE, i;
 	gfn_status s = GFN_OK;
+	int mixed = 0;
 	size_t k;
 	slot *e;
 
 	pthread_mutex_lock(&st->lock);
 	for (k = 0; k < n; k++) {
-		e = ref_sealed(st, ids[k], &s);
+		e = ref_sealed(st, GFN_TENANT_ENGINE, ids[k], &s, &i);
 		if (!e)
 			break;
 		describe(e, &out[k]);
+		own(e->t->id, &who, &mixed);
 	}
 	while (k < n && k-- > 0) /* undo on failure */
 		unref(st, (uint32_t)ids[k].lo);
 	pthread_mutex_unlock(&st->lock);
+	if (owner)
+		*owner = mixed ? GFN_TENANT_ENGINE : who;
 	return s;
 }
 
@@ -535,26 +940,30 @@ void gfn_store_release_n(gfn_store *st, size_t n, const gfn_object *ids)
 	for (size_t k = 0; k < n; k++) {
 		gfn_status s;
 		uint32_t i;
-		if (find_ref(st, ids[k], &s, &i))
+		if (find_ref(st, GFN_TENANT_ENGINE, ids[k], &s, &i))
 			unref(st, i);
 	}
 	pthread_mutex_unlock(&st->lock);
 }
 
-gfn_status gfn_store_create_n(gfn_store *st, size_t n, gfn_tensor *t,
-                              gfn_object *ids)
+gfn_status gfn_store_create_n(gfn_store *st, uint32_t tenant, size_t n,
+                              gfn_tensor *t, gfn_object *ids)
 {
 	gfn_status s = GFN_OK;
-	size_t k, size;
+	tenant_rec *tr;
+	size_t k = 0, size;
+	uint32_t i;
 
 	pthread_mutex_lock(&st->lock);
-	for (k = 0; k < n; k++) {
+	tr = tenant == GFN_TENANT_ENGINE ? st->engine_t
+	                                 : tenant_get(st, tenant, &s);
+	for (; tr && k < n; k++) {
 		s = check_shape(t[k].dtype, t[k].ndim, t[k].shape, &size);
 		if (s == GFN_OK)
-			s = create_locked(st, t[k].dtype, t[k].ndim, t[k].shape,
-			                  size, &ids[k], &t[k].data);
+			s = create_locked(st, tr, &t[k], size, &ids[k], &i);
 		if (s != GFN_OK)
 			break;
+		t[k].data = at(st, i)->data;
 		t[k].nbytes = size;
 	}
 	while (s != GFN_OK && k-- > 0)
@@ -566,8 +975,12 @@ gfn_status gfn_store_create_n(gfn_store *st, size_t n, gfn_tensor *t,
 void gfn_store_seal_n(gfn_store *st, size_t n, const gfn_object *ids)
 {
 	pthread_mutex_lock(&st->lock);
-	for (size_t k = 0; k < n; k++)
-		at(st, (uint32_t)ids[k].lo)->state = ST_SEALED;
+	for (size_t k = 0; k < n; k++) {
+		uint32_t i = (uint32_t)ids[k].lo;
+
+		at(st, i)->state = ST_SEALED;
+		publish(st, i);
+	}
 	pthread_mutex_unlock(&st->lock);
 }
 
@@ -577,7 +990,7 @@ void gfn_store_discard_n(gfn_store *st, size_t n, const gfn_object *ids)
 	for (size_t k = 0; k < n; k++) {
 		gfn_status s;
 		uint32_t i;
-		slot *e = find_ref(st, ids[k], &s, &i);
+		slot *e = find_ref(st, GFN_TENANT_ENGINE, ids[k], &s, &i);
 		if (!e)
 			continue;
 		e->deleted = 1;
@@ -586,12 +999,191 @@ void gfn_store_discard_n(gfn_store *st, size_t n, const gfn_object *ids)
 	pthread_mutex_unlock(&st->lock);
 }
 
+/* ---- for the socket server ---------------------------------------------------------------- */
+
+static seg *seg_by_id(gfn_store *st, uint32_t id)
+{
+	for (uint32_t k = 0; k < st->nseg_idx; k++)
+		if (st->segs[k] && st->segs[k]->id == id)
+			return st->segs[k];
+	return NULL;
+}
+
+gfn_status gfn_store_segment_fd(gfn_store *st, uint32_t tenant,
+                                uint32_t seg_id, int *fd, size_t *size)
+{
+	gfn_status s = GFN_OK;
+	gfn_shm_seg_info info;
+	seg *sg;
+
+	pthread_mutex_lock(&st->lock);
+	sg = seg_by_id(st, seg_id);
+	if (!sg)
+		s = gfn__fail(GFN_ENOENT, "no segment %u", seg_id);
+	else if (tenant != GFN_TENANT_ENGINE && sg->t->id != tenant)
+		s = gfn__fail(GFN_EACCES,
+		              "segment %u belongs to another tenant", seg_id);
+	if (s == GFN_OK) {
+		info = (gfn_shm_seg_info){sg->id, sg->t->id, sg->map.size, G};
+		gfn__shm_seg_write(sg->map.base, &info);
+		*fd = fcntl(sg->map.fd, F_DUPFD_CLOEXEC, 0);
+		*size = sg->map.size;
+		if (*fd < 0)
+			s = gfn__fail(GFN_ESYS, "dup of segment %u: %s",
+			              seg_id, strerror(errno));
+	}
+	pthread_mutex_unlock(&st->lock);
+	return s;
+}
+
+uint64_t gfn_store_segments_live(gfn_store *st, uint32_t tenant, size_t n,
+                                 const uint32_t *ids)
+{
+	uint64_t mask = 0;
+
+	pthread_mutex_lock(&st->lock);
+	for (size_t k = 0; k < n && k < 64; k++) {
+		seg *sg = seg_by_id(st, ids[k]);
+
+		if (sg && (tenant == GFN_TENANT_ENGINE || sg->t->id == tenant))
+			mask |= 1ull << k;
+	}
+	pthread_mutex_unlock(&st->lock);
+	return mask;
+}
+
+uint32_t gfn_store_epoch(gfn_store *st)
+{
+	uint32_t e;
+
+	pthread_mutex_lock(&st->lock);
+	e = st->epoch;
+	pthread_mutex_unlock(&st->lock);
+	return e;
+}
+
+void gfn_store_count_client(gfn_store *st, int delta)
+{
+	atomic_fetch_add(&st->clients, (uint64_t)(int64_t)delta);
+}
+
 void gfn_store_get_stats(gfn_store *st, gfn_store_stats *out)
 {
 	pthread_mutex_lock(&st->lock);
 	out->objects = st->nobjects;
 	out->bytes = st->bytes;
 	out->evictions = st->evictions;
-	out->host_allocs = st->host_allocs;
+	out->host_allocs = st->host_allocs + st->blocks.host_allocs;
+	out->segments = st->nsegs;
+	out->mapped_bytes = st->mapped;
+	out->retired = st->retired;
 	pthread_mutex_unlock(&st->lock);
+	out->clients = atomic_load(&st->clients);
+}
+
+/* ---- create and destroy ------------------------------------------------------------------- */
+
+/* Segment size and mapping budget from the config. */
+static void size_segments(gfn_store *st, const gfn_store_config *cfg)
+{
+	size_t slack = st->capacity / 4;
+	size_t want = cfg->segment_size ? cfg->segment_size : DEFAULT_SEG;
+	size_t small = sat_add(sat_add(st->capacity, slack), 2 * G);
+	size_t most = (size_t)UINT32_MAX / 2 * G;
+
+	if (want > small)
+		want = small; /* a small store needs no big segment */
+	if (want < MIN_SEG)
+		want = MIN_SEG;
+	if (want > most)
+		want = most;
+	st->seg_size = round_up(want, page_size());
+	st->budget = sat_add(sat_add(st->capacity, slack), st->seg_size);
+}
+
+static gfn_status init(gfn_store *st, const gfn_store_config *cfg)
+{
+	size_t maxobj = cfg->max_objects ? cfg->max_objects : 1;
+	gfn_status s;
+
+	st->maxchunks = (uint32_t)((maxobj + CHUNK - 1) / CHUNK);
+	st->chunks = calloc(st->maxchunks, sizeof(*st->chunks));
+	if (!st->chunks)
+		return gfn__fail(GFN_ENOMEM, "no memory for the object table");
+	s = gfn__blocks_init(&st->blocks, 2 * (uint64_t)maxobj + 2 * MAX_SEGS);
+	if (s != GFN_OK)
+		return s;
+	st->capacity = cfg->capacity;
+	st->max_objects = maxobj;
+	st->quota = cfg->tenant_quota;
+	size_segments(st, cfg);
+	st->free_head = NIL;
+	st->lru.head = st->lru.tail = NIL;
+	st->on_region = cfg->on_region;
+	st->on_region_gone = cfg->on_region_gone;
+	st->region_ctx = cfg->region_ctx;
+	st->engine_t = tenant_get(st, GFN_TENANT_ENGINE, &s);
+	return st->engine_t ? GFN_OK : s;
+}
+
+gfn_status gfn_store_create(const gfn_store_config *cfg, gfn_store **out)
+{
+	gfn_store *st = calloc(1, sizeof(*st));
+	gfn_status s;
+
+	*out = NULL;
+	if (!st)
+		return gfn__fail(GFN_ENOMEM, "no memory for the object store");
+	pthread_mutex_init(&st->lock, NULL);
+	pthread_mutex_init(&st->server_lock, NULL);
+	s = init(st, cfg);
+	if (s == GFN_OK && cfg->socket_path)
+		s = gfn__store_server_start(st, cfg->socket_path, &st->server);
+	if (s != GFN_OK) {
+		char why[512];
+
+		snprintf(why, sizeof(why), "%s", gfn_error_detail());
+		gfn_store_destroy(st);
+		return gfn__fail(s, "%s", why);
+	}
+	*out = st;
+	return GFN_OK;
+}
+
+void gfn_store_shutdown(gfn_store *st)
+{
+	gfn_store_server *srv;
+
+	if (!st)
+		return;
+	pthread_mutex_lock(&st->server_lock);
+	srv = st->server;
+	st->server = NULL;
+	pthread_mutex_unlock(&st->server_lock);
+	gfn__store_server_stop(srv); /* its thread uses the store lock */
+	pthread_mutex_lock(&st->lock);
+	st->closing = 1;
+	pthread_mutex_unlock(&st->lock);
+}
+
+void gfn_store_destroy(gfn_store *st)
+{
+	if (!st)
+		return;
+	gfn_store_shutdown(st);
+	for (uint32_t k = 0; k < st->nseg_idx; k++) {
+		if (!st->segs[k])
+			continue;
+		gfn__shm_close(&st->segs[k]->map, 0);
+		free(st->segs[k]);
+	}
+	for (uint32_t c = 0; c < st->nchunks; c++)
+		free(st->chunks[c]);
+	free(st->chunks);
+	for (int k = 0; k < MAX_TENANTS; k++)
+		free(st->tenants[k]);
+	gfn__blocks_fini(&st->blocks);
+	pthread_mutex_destroy(&st->server_lock);
+	pthread_mutex_destroy(&st->lock);
+	free(st);
 }

@@ -153,6 +153,10 @@ typedef struct gfn_backend_ops {
 	                       const void *src, size_t n);
 	gfn_status (*copy_d2h)(gfn_bqueue *q, void *dst, const gfn_bmem *src,
 	                       size_t off, size_t n);
+
+	/* Bytes copy_h2d copied on the host into staging memory because the
+	   source was not registered (the engine's input_copies) [0]. */
+	uint64_t (*staged_bytes)(gfn_bdev *dev);
 } gfn_backend_ops;
 
 /* ---- registry --------------------------------------------------------- */

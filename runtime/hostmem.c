@@ -17,7 +17,8 @@
 
 typedef struct slab {
 	struct slab *next; /* all slabs, for destroy */
-	void *base;        /* mmap'ed memory */
+	void *base;        /* mmap'ed or provided memory */
+	void *handle;      /* the provider's handle, or NULL */
 	size_t bytes;      /* its length */
 } slab;
 
@@ -37,7 +38,18 @@ struct gfn_hostmem {
 	size_t limit;               /* max bytes from the OS, 0 = none */
 	_Atomic size_t os_bytes;    /* bytes taken from the OS */
 	_Atomic uint64_t os_allocs; /* times memory was taken from the OS */
+	gfn_hostmem_provider prov;  /* slab source; alloc NULL: mmap */
+	gfn_status (*on_slab)(void *, void *, size_t); /* new-slab hook */
+	void *on_slab_ctx;                             /* its argument */
 };
+
+void gfn_hostmem_on_slab(gfn_hostmem *hm,
+                         gfn_status (*fn)(void *ctx, void *base, size_t len),
+                         void *ctx)
+{
+	hm->on_slab = fn;
+	hm->on_slab_ctx = ctx;
+}
 
 static int class_of(size_t size)
 {
@@ -46,6 +58,17 @@ static int class_of(size_t size)
 	while (shift <= MAX_SHIFT && ((size_t)1 << shift) < size)
 		shift++;
 	return shift > MAX_SHIFT ? -1 : shift - MIN_SHIFT;
+}
+
+gfn_status gfn_hostmem_create_with(size_t limit,
+                                   const gfn_hostmem_provider *prov,
+                                   gfn_hostmem **out)
+{
+	gfn_status s = gfn_hostmem_create(limit, out);
+
+	if (s == GFN_OK && prov)
+		(*out)->prov = *prov;
+	return s;
 }
 
 gfn_status gfn_hostmem_create(size_t limit, gfn_hostmem **out)
@@ -70,7 +93,11 @@ void gfn_hostmem_destroy(gfn_hostmem *hm)
 		return;
 	for (s = hm->slabs; s; s = next) {
 		next = s->next;
-		munmap(s->base, s->bytes);
+		if (hm->prov.alloc)
+			hm->prov.free(hm->prov.ctx, s->base, s->bytes,
+			              s->handle);
+		else
+			munmap(s->base, s->bytes);
 		free(s);
 	}
 	for (int i = 0; i < NCLASS; i++)
@@ -91,10 +118,19 @@ static void *os_take(gfn_hostmem *hm, size_t bytes)
 	s = malloc(sizeof(*s));
 	if (!s)
 		goto err_undo;
-	p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
-	         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED)
-		goto err_free_slab;
+	s->handle = NULL;
+	if (hm->prov.alloc) {
+		p = hm->prov.alloc(hm->prov.ctx, bytes, &s->handle);
+		if (!p)
+			goto err_free_slab;
+	} else {
+		p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+		         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p == MAP_FAILED)
+			goto err_free_slab;
+	}
+	if (hm->on_slab && hm->on_slab(hm->on_slab_ctx, p, bytes) != GFN_OK)
+		goto err_unmap;
 	s->base = p;
 	s->bytes = bytes;
 	pthread_mutex_lock(&hm->slab_lock);
@@ -104,6 +140,11 @@ static void *os_take(gfn_hostmem *hm, size_t bytes)
 	atomic_fetch_add(&hm->os_allocs, 1);
 	return p;
 
+err_unmap:
+	if (hm->prov.alloc)
+		hm->prov.free(hm->prov.ctx, p, bytes, s->handle);
+	else
+		munmap(p, bytes);
 err_free_slab:
 	free(s);
 err_undo:

@@ -17,8 +17,23 @@
 
 typedef struct gfn_hostmem gfn_hostmem;
 
+/*
+ * Where a pool's slabs come from when not from mmap: a backend's pinned
+ * host memory (OpenCL CL_MEM_ALLOC_HOST_PTR mapped once, CUDA
+ * cuMemHostAlloc). alloc returns the address and a handle for free.
+ */
+typedef struct gfn_hostmem_provider {
+	void *(*alloc)(void *ctx, size_t bytes, void **handle); /* NULL: no */
+	void (*free)(void *ctx, void *p, size_t bytes, void *handle);
+	void *ctx; /* passed to both */
+} gfn_hostmem_provider;
+
 /* A pool that takes at most limit bytes from the OS (0: no limit). */
 gfn_status gfn_hostmem_create(size_t limit, gfn_hostmem **out);
+/* The same with slabs from prov (copied). */
+gfn_status gfn_hostmem_create_with(size_t limit,
+                                   const gfn_hostmem_provider *prov,
+                                   gfn_hostmem **out);
 /* Give every slab back to the OS; blocks still handed out become invalid. */
 void gfn_hostmem_destroy(gfn_hostmem *hm);
 
@@ -28,6 +43,15 @@ void gfn_hostmem_destroy(gfn_hostmem *hm);
  * the OS says no.
  */
 void *gfn_hostmem_alloc(gfn_hostmem *hm, size_t size);
+/*
+ * Call fn(ctx, base, len) for every slab the pool takes from now on,
+ * before any block of it is handed out; a failure fails that allocation.
+ * For registering the pool's memory with devices.
+ */
+void gfn_hostmem_on_slab(gfn_hostmem *hm,
+                         gfn_status (*fn)(void *ctx, void *base, size_t len),
+                         void *ctx);
+
 /* Return a block; size must be the size it was allocated with. */
 void gfn_hostmem_free(gfn_hostmem *hm, void *p, size_t size);
 

@@ -44,6 +44,9 @@ static const char key_domain[] = "gfn-kcache-key-1";
 #define LOG_CORRUPT_MAX 8 /* corrupt files logged at warn, then at debug */
 #define NBUCKETS_MIN 64
 
+/* Numbers the temp files of this process. */
+static _Atomic uint64_t tmp_seq;
+
 struct entry {
 	struct entry *hnext;  /* next in its hash bucket */
 	struct entry *prev;   /* LRU neighbour, more recently used */
@@ -59,8 +62,8 @@ struct gfn_kcache {
 	size_t nbuckets;              /* power of two */
 	size_t nentries;              /* entries in memory */
 	size_t bytes;                 /* payloads + entry headers in memory */
-	_Atomic size_t limit;         /* most bytes kept in memory; atomic so
-	                            mem_put can look before it locks */
+	_Atomic size_t limit;         /* most bytes kept in memory; atomic
+	                                 so mem_put can look before locking */
 	struct entry *head;           /* most recently used */
 	struct entry *tail;           /* least recently used: evicted first */
 	int dirfd;                    /* disk directory, -1: memory only */
@@ -73,10 +76,11 @@ struct gfn_kcache {
 	_Atomic uint64_t disk_writes; /* see gfn_kcache_stats */
 	_Atomic uint64_t disk_errors; /* see gfn_kcache_stats */
 	_Atomic uint64_t evictions;   /* see gfn_kcache_stats */
-	_Atomic uint64_t tmp_seq;     /* makes temp file names unique */
+	uint64_t tmp_salt;            /* random: temp names of processes
+	                                 (pid namespaces) cannot collide */
 };
 
-/* ---- little-endian fields -------------------------------------------- */
+/* ---- little-endian fields ------------------------------------------------ */
 
 static void put_le(unsigned char *p, uint64_t v, int n)
 {
@@ -93,7 +97,7 @@ static uint64_t get_le(const unsigned char *p, int n)
 	return v;
 }
 
-/* ---- keys -------------------------------------------------------------- */
+/* ---- keys ---------------------------------------------------------------- */
 
 /* Length first, so ("ab","c") and ("a","bc") hash different bytes. */
 static void key_field(XXH3_state_t *st, const char *s, size_t n)
@@ -136,7 +140,7 @@ void gfn_kcache_file_name(gfn_kkey key, char *buf, size_t cap)
 	         (unsigned long long)key.lo);
 }
 
-/* ---- memory level (lock held in every mem_ function) -------------------- */
+/* ---- memory level (lock held in every mem_ function) --------------------- */
 
 static size_t entry_cost(size_t len)
 {
@@ -319,14 +323,16 @@ static const char *hdr_check(const unsigned char *h, gfn_kkey key, off_t fsize,
 }
 
 /*
- * Read and check the entry open on fd. GFN_OK with *bin malloc'd; GFN_ENOENT
- * with *why when the file is damaged; GFN_ENOMEM.
+ * Read and check the entry open on fd. GFN_OK with *bin malloc'd and *len
+ * its size; GFN_ENOENT with *why when the file is damaged; GFN_ENOMEM with
+ * *len the size wanted.
  */
 static gfn_status read_entry(int fd, gfn_kkey key, void **bin, size_t *len,
                              const char **why)
 {
 	unsigned char h[HDR_SIZE];
 	struct stat st;
+	size_t n = 0;
 	void *p;
 
 	if (fstat(fd, &st) || !S_ISREG(st.st_mode))
@@ -334,17 +340,19 @@ static gfn_status read_entry(int fd, gfn_kkey key, void **bin, size_t *len,
 	else if (st.st_size < HDR_SIZE || pread_full(fd, h, HDR_SIZE, 0))
 		*why = "shorter than its header";
 	else
-		*why = hdr_check(h, key, st.st_size, len);
+		*why = hdr_check(h, key, st.st_size, &n);
 	if (*why)
 		return GFN_ENOENT;
-	if (!(p = malloc(*len)))
+	*len = n;
+	if (!(p = malloc(n)))
 		return GFN_ENOMEM;
-	if (pread_full(fd, p, *len, HDR_SIZE))
+	if (pread_full(fd, p, n, HDR_SIZE))
 		*why = "payload unreadable or short";
-	else if (XXH3_64bits(p, *len) != get_le(h + 40, 8))
+	else if (XXH3_64bits(p, n) != get_le(h + 40, 8))
 		*why = "payload checksum mismatch";
 	if (*why) {
 		free(p);
+		*len = 0;
 		return GFN_ENOENT;
 	}
 	*bin = p;
@@ -405,7 +413,7 @@ static gfn_status disk_get(gfn_kcache *kc, gfn_kkey key, void **bin,
 	return s;
 }
 
-/* ---- disk: writing --------------------------------------------------------- */
+/* ---- disk: writing ------------------------------------------------------- */
 
 static int write_full(int fd, const void *buf, size_t n)
 {
@@ -465,9 +473,10 @@ static void disk_put(gfn_kcache *kc, gfn_kkey key, const void *bin, size_t len)
 	int fd, err;
 
 	gfn_kcache_file_name(key, name, sizeof name);
-	snprintf(tmp, sizeof tmp, TMP_PREFIX "%s-%ld-%llu", name,
-	         (long)getpid(),
-	         (unsigned long long)atomic_fetch_add(&kc->tmp_seq, 1));
+	/* Unique among instances, threads and processes sharing the dir. */
+	snprintf(tmp, sizeof tmp, TMP_PREFIX "%s-%ld-%016llx-%llu", name,
+	         (long)getpid(), (unsigned long long)kc->tmp_salt,
+	         (unsigned long long)atomic_fetch_add(&tmp_seq, 1));
 	fd = openat(kc->dirfd, tmp,
 	            O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0) {
@@ -488,7 +497,7 @@ static void disk_put(gfn_kcache *kc, gfn_kkey key, const void *bin, size_t len)
 	atomic_fetch_add_explicit(&kc->disk_writes, 1, memory_order_relaxed);
 }
 
-/* ---- disk: the directory ---------------------------------------------------- */
+/* ---- disk: the directory ------------------------------------------------- */
 
 /* mkdir -p with mode 0700 for every directory it creates. */
 static int mkdir_p(char *path)
@@ -602,11 +611,12 @@ static void disk_open(gfn_kcache *kc, const char *dir)
 	}
 	kc->dirfd = fd;
 	kc->dir = path;
+	kc->tmp_salt = gfn__random_seed();
 	clean_stale_tmp(kc);
 	gfn__log(GFN_LOG_DEBUG, "kernel cache: directory %s", path);
 }
 
-/* ---- public calls ----------------------------------------------------------- */
+/* ---- public calls -------------------------------------------------------- */
 
 gfn_status gfn_kcache_open(const char *dir, int use_disk, gfn_kcache **out)
 {
@@ -668,9 +678,11 @@ gfn_status gfn_kcache_get(gfn_kcache *kc, gfn_kkey key, void **bin, size_t *len)
 			mem_put(kc, key, *bin, *len);
 		}
 	}
-	if (s == GFN_ENOMEM)
-		return gfn__fail(s, "kcache_get: no memory for %zu bytes",
-		                 *len);
+	if (s == GFN_ENOMEM) {
+		s = gfn__fail(s, "kcache_get: no memory for %zu bytes", *len);
+		*len = 0;
+		return s;
+	}
 	if (s == GFN_ENOENT) {
 		atomic_fetch_add_explicit(&kc->misses, 1, memory_order_relaxed);
 		return gfn__fail(s, "kernel %016llx%016llx is not cached",

@@ -344,6 +344,37 @@ static void opencl_hot_path(void)
 	gfn_engine_destroy(e);
 }
 
+/*
+ * Store memory is registered with every OpenCL device (pinnings), so
+ * inputs reach the device with no host-side copy (input_copies stays 0).
+ * With registration off, the same invocations are staged through the
+ * pinned pool: still right, and the copies are counted.
+ */
+static void opencl_zero_copy(void)
+{
+	gfn_engine *e = cl_engine(GFN_BACKEND_OPENCL, kcache_dir);
+	gfn_function fn = reg_vadd_cl(e, "vadd.cl", NULL);
+	gfn_stats s;
+
+	for (int i = 0; i < 20; i++)
+		test_vadd_roundtrip(e, fn, 5000);
+	s = test_stats_idle(e);
+	ASSERT_GT(s.pinnings, 0);
+	ASSERT_U64_EQ(s.input_copies, 0);
+	gfn_engine_destroy(e);
+
+	ASSERT_EQ(setenv("GFN_OPENCL_NO_REGISTER", "1", 1), 0);
+	e = cl_engine(GFN_BACKEND_OPENCL, kcache_dir);
+	fn = reg_vadd_cl(e, "vadd.cl", NULL);
+	for (int i = 0; i < 20; i++)
+		test_vadd_roundtrip(e, fn, 5000);
+	s = test_stats_idle(e);
+	ASSERT_U64_EQ(s.pinnings, 0);
+	ASSERT_U64_EQ(s.input_copies, 20 * 2 * 5000 * sizeof(float));
+	gfn_engine_destroy(e);
+	ASSERT_EQ(unsetenv("GFN_OPENCL_NO_REGISTER"), 0);
+}
+
 /* Device memory is bounded: a tensor that cannot fit fails alone. */
 static void opencl_device_oom(void)
 {
@@ -500,6 +531,7 @@ int main(int argc, char **argv)
 	TEST_RUN(opencl_two_devices);
 	TEST_RUN(opencl_mixed_backends);
 	TEST_RUN(opencl_hot_path);
+	TEST_RUN(opencl_zero_copy);
 	TEST_RUN(opencl_device_oom);
 	TEST_RUN(opencl_kcache);
 	return 0;

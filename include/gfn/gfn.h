@@ -170,6 +170,16 @@ typedef struct gfn_config {
 	                               default 64 MiB */
 	size_t device_pool_limit;   /* most device memory the pool takes per
 	                               device; default half the device's */
+	const char *store_socket;   /* unix socket path where client
+	                               processes attach to the object store
+	                               (gfn_store_client.h); NULL (default):
+	                               no listener. Copied at create */
+	size_t segment_size;        /* bytes per shared-memory segment of
+	                               the store; default 64 MiB (smaller
+	                               stores use smaller ones) */
+	size_t tenant_quota_bytes;  /* most object bytes one client tenant
+	                               may hold; default 0: no limit but
+	                               store_capacity */
 } gfn_config;
 
 /* Fill *cfg with the defaults. Always call it before setting fields. */
@@ -443,6 +453,9 @@ typedef struct gfn_invocation {
 	const gfn_scalar *params; /* copied at submission */
 	gfn_callback callback;    /* optional */
 	void *callback_arg;       /* passed to callback */
+	uint64_t devices;         /* bit d allows engine device d; 0: any.
+	                             No allowed device that can run the
+	                             function: GFN_ENODEV */
 } gfn_invocation;
 
 /*

@@ -18,6 +18,7 @@
  * clEnqueueWriteBuffer.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,11 +26,14 @@
 #include "runtime/backend.h"
 #include "runtime/backends/opencl/cl_util.h"
 #include <CL/cl_ext.h>
+#include "runtime/hostmem.h"
 #include "runtime/kcache.h"
 #include "runtime/util.h"
 
 #define CL_MAX_DEVICES 64
 #define CL_MAX_REGIONS 1024
+#define CL_PINNED_LIMIT ((size_t)256 << 20) /* staging pool per device */
+#define CL_MAX_STAGED 64 /* staged copies in flight per queue */
 
 typedef struct cl_dev_entry {
 	cl_platform_id platform; /* its platform */
@@ -56,11 +60,21 @@ struct gfn_bdev {
 	region regions[CL_MAX_REGIONS]; /* registered host memory, by base */
 	int nregions;                   /* how many */
 	int no_register;                /* registration switched off */
+	cl_command_queue mapq;          /* maps pinned slabs once */
+	gfn_hostmem *pinned;            /* pinned staging pool */
+	_Atomic uint64_t staged;        /* bytes copied through it */
 };
 
+typedef struct staged_block {
+	void *p;  /* pinned block */
+	size_t n; /* its size */
+} staged_block;
+
 struct gfn_bqueue {
-	gfn_bdev *dev;      /* owner */
-	cl_command_queue q; /* in-order queue */
+	gfn_bdev *dev;                      /* owner */
+	cl_command_queue q;                 /* in-order queue */
+	staged_block staged[CL_MAX_STAGED]; /* freed at the next sync */
+	int nstaged;                        /* how many */
 };
 
 struct gfn_bkernel {
@@ -69,6 +83,8 @@ struct gfn_bkernel {
 	pthread_mutex_t lock; /* kernel arguments are shared state: held
 	                         from the first clSetKernelArg to enqueue */
 };
+
+static void free_staged(gfn_bqueue *q);
 
 /* ---- enumeration ---------------------------------------------------------- */
 
@@ -157,6 +173,59 @@ static void describe_driver(gfn_bdev *d)
 	snprintf(d->driver, sizeof(d->driver), "%s|%s", drv, plat);
 }
 
+static void cl_device_close(gfn_bdev *d);
+static int add_region(gfn_bdev *d, void *p, size_t size, cl_mem m);
+static cl_mem drop_region(gfn_bdev *d, const void *base);
+
+/* A pinned slab: an ALLOC_HOST_PTR buffer mapped once, kept mapped, and
+   listed as a region so copies out of it are device-side copies. */
+static void *pinned_alloc(void *ctx, size_t bytes, void **handle)
+{
+	gfn_bdev *d = ctx;
+	cl_int err;
+	cl_mem m = clCreateBuffer(d->ctx,
+	                          CL_MEM_READ_WRITE | CL_MEM_ALLOC_HOST_PTR,
+	                          bytes, NULL, &err);
+	void *p;
+
+	if (!m)
+		return NULL;
+	p = clEnqueueMapBuffer(d->mapq, m, CL_TRUE, CL_MAP_READ | CL_MAP_WRITE,
+	                       0, bytes, 0, NULL, NULL, &err);
+	if (!p || !add_region(d, p, bytes, m)) {
+		if (p)
+			clEnqueueUnmapMemObject(d->mapq, m, p, 0, NULL, NULL);
+		clFinish(d->mapq);
+		clReleaseMemObject(m);
+		return NULL;
+	}
+	*handle = m;
+	return p;
+}
+
+static void pinned_free(void *ctx, void *p, size_t bytes, void *handle)
+{
+	gfn_bdev *d = ctx;
+	cl_mem m = handle;
+
+	(void)bytes;
+	drop_region(d, p);
+	clEnqueueUnmapMemObject(d->mapq, m, p, 0, NULL, NULL);
+	clFinish(d->mapq);
+	clReleaseMemObject(m);
+}
+
+static gfn_status open_pinned(gfn_bdev *d)
+{
+	gfn_hostmem_provider prov = {pinned_alloc, pinned_free, d};
+	cl_int err;
+
+	d->mapq = clCreateCommandQueue(d->ctx, d->id, 0, &err);
+	if (!d->mapq)
+		return gfn_cl_fail(err, "clCreateCommandQueue");
+	return gfn_hostmem_create_with(CL_PINNED_LIMIT, &prov, &d->pinned);
+}
+
 static gfn_status cl_device_open(int idx, gfn_bdev **out)
 {
 	cl_context_properties props[3];
@@ -182,6 +251,10 @@ static gfn_status cl_device_open(int idx, gfn_bdev **out)
 	describe_driver(d);
 	pthread_rwlock_init(&d->rlock, NULL);
 	d->no_register = noreg && noreg[0] == '1';
+	if (open_pinned(d) != GFN_OK) {
+		cl_device_close(d);
+		return GFN_ENOMEM;
+	}
 	*out = d;
 	return GFN_OK;
 }
@@ -190,6 +263,9 @@ static void cl_device_close(gfn_bdev *d)
 {
 	if (!d)
 		return;
+	gfn_hostmem_destroy(d->pinned); /* unregisters its slabs */
+	if (d->mapq)
+		clReleaseCommandQueue(d->mapq);
 	for (int i = 0; i < d->nregions; i++) /* engine left some: drop */
 		clReleaseMemObject(d->regions[i].mem);
 	pthread_rwlock_destroy(&d->rlock);
@@ -219,6 +295,7 @@ static void cl_queue_destroy(gfn_bqueue *q)
 	if (!q)
 		return;
 	clFinish(q->q);
+	free_staged(q);
 	clReleaseCommandQueue(q->q);
 	free(q);
 }
@@ -227,6 +304,7 @@ static gfn_status cl_sync(gfn_bqueue *q)
 {
 	cl_int err = clFinish(q->q);
 
+	free_staged(q); /* every copy out of them has finished */
 	return err == CL_SUCCESS ? GFN_OK : gfn_cl_fail(err, "clFinish");
 }
 
@@ -274,12 +352,48 @@ static gfn_status cl_mem_view(gfn_bdev *d, const gfn_bmem *chunk, size_t off,
 
 /* ---- registered host regions ---------------------------------------------------- */
 
+/* Insert a region, keeping them sorted by base; 0 when full. */
+static int add_region(gfn_bdev *d, void *p, size_t size, cl_mem m)
+{
+	int i;
+
+	pthread_rwlock_wrlock(&d->rlock);
+	if (d->nregions == CL_MAX_REGIONS) {
+		pthread_rwlock_unlock(&d->rlock);
+		return 0;
+	}
+	for (i = d->nregions; i > 0 && d->regions[i - 1].base > (char *)p; i--)
+		d->regions[i] = d->regions[i - 1];
+	d->regions[i] = (region){p, size, m};
+	d->nregions++;
+	pthread_rwlock_unlock(&d->rlock);
+	return 1;
+}
+
+/* Remove the region starting at base; its buffer, or NULL. */
+static cl_mem drop_region(gfn_bdev *d, const void *base)
+{
+	cl_mem m = NULL;
+
+	pthread_rwlock_wrlock(&d->rlock);
+	for (int i = 0; i < d->nregions; i++) {
+		if (d->regions[i].base != base)
+			continue;
+		m = d->regions[i].mem;
+		memmove(&d->regions[i], &d->regions[i + 1],
+		        (size_t)(d->nregions - i - 1) * sizeof(region));
+		d->nregions--;
+		break;
+	}
+	pthread_rwlock_unlock(&d->rlock);
+	return m;
+}
+
 static gfn_status cl_host_register(gfn_bdev *d, void *p, size_t size,
                                    void **handle)
 {
 	cl_int err;
 	cl_mem m;
-	int i;
 
 	*handle = NULL;
 	if (d->no_register)
@@ -288,36 +402,21 @@ static gfn_status cl_host_register(gfn_bdev *d, void *p, size_t size,
 	                   size, p, &err);
 	if (!m)
 		return gfn_cl_fail(err, "clCreateBuffer(USE_HOST_PTR)");
-	pthread_rwlock_wrlock(&d->rlock);
-	if (d->nregions == CL_MAX_REGIONS) {
-		pthread_rwlock_unlock(&d->rlock);
+	if (!add_region(d, p, size, m)) {
 		clReleaseMemObject(m);
 		return gfn__fail(GFN_ENOMEM, "%d regions registered already",
 		                 CL_MAX_REGIONS);
 	}
-	/* Keep regions sorted by base for the binary search in copies. */
-	for (i = d->nregions; i > 0 && d->regions[i - 1].base > (char *)p; i--)
-		d->regions[i] = d->regions[i - 1];
-	d->regions[i] = (region){p, size, m};
-	d->nregions++;
-	pthread_rwlock_unlock(&d->rlock);
 	*handle = p;
 	return GFN_OK;
 }
 
 static void cl_host_unregister(gfn_bdev *d, void *handle)
 {
-	pthread_rwlock_wrlock(&d->rlock);
-	for (int i = 0; i < d->nregions; i++) {
-		if (d->regions[i].base != handle)
-			continue;
-		clReleaseMemObject(d->regions[i].mem);
-		memmove(&d->regions[i], &d->regions[i + 1],
-		        (size_t)(d->nregions - i - 1) * sizeof(region));
-		d->nregions--;
-		break;
-	}
-	pthread_rwlock_unlock(&d->rlock);
+	cl_mem m = drop_region(d, handle);
+
+	if (m)
+		clReleaseMemObject(m);
 }
 
 /* The registered buffer holding [p, p+n) and p's offset in it, or NULL. */
@@ -349,6 +448,42 @@ static cl_mem find_region(gfn_bdev *d, const void *p, size_t n, size_t *off)
 	return m;
 }
 
+/*
+ * Copy unregistered bytes into a pinned staging block (counted: it is a
+ * host-side copy) and return the block's buffer, or NULL to let the
+ * driver read src itself. The block is freed at the queue's next sync.
+ */
+static cl_mem stage(gfn_bqueue *q, const void **src, size_t n, size_t *off)
+{
+	gfn_bdev *d = q->dev;
+	cl_mem m;
+	void *p;
+
+	if (q->nstaged == CL_MAX_STAGED || !n)
+		return NULL;
+	p = gfn_hostmem_alloc(d->pinned, n);
+	if (!p)
+		return NULL;
+	memcpy(p, *src, n);
+	m = find_region(d, p, n, off);
+	if (!m) {
+		gfn_hostmem_free(d->pinned, p, n);
+		return NULL;
+	}
+	q->staged[q->nstaged++] = (staged_block){p, n};
+	atomic_fetch_add_explicit(&d->staged, n, memory_order_relaxed);
+	*src = p;
+	return m;
+}
+
+static void free_staged(gfn_bqueue *q)
+{
+	for (int i = 0; i < q->nstaged; i++)
+		gfn_hostmem_free(q->dev->pinned, q->staged[i].p,
+		                 q->staged[i].n);
+	q->nstaged = 0;
+}
+
 static gfn_status cl_copy_h2d(gfn_bqueue *q, const gfn_bmem *dst, size_t off,
                               const void *src, size_t n)
 {
@@ -356,6 +491,8 @@ static gfn_status cl_copy_h2d(gfn_bqueue *q, const gfn_bmem *dst, size_t off,
 	cl_mem reg = find_region(q->dev, src, n, &roff);
 	cl_int err;
 
+	if (!reg)
+		reg = stage(q, &src, n, &roff);
 	if (reg) /* a device-side copy out of registered host memory */
 		err = clEnqueueCopyBuffer(q->q, reg, (cl_mem)dst->handle, roff,
 		                          off, n, 0, NULL, NULL);
@@ -582,6 +719,11 @@ static gfn_status cl_launch(gfn_bqueue *q, gfn_bkernel *k, const gfn_launch *l)
 	return err == CL_SUCCESS ? GFN_OK : gfn_cl_fail(err, "launch");
 }
 
+static uint64_t cl_staged_bytes(gfn_bdev *d)
+{
+	return atomic_load_explicit(&d->staged, memory_order_relaxed);
+}
+
 const gfn_backend_ops gfn_opencl_backend = {
         .api_version = GFN_BACKEND_API_VERSION,
         .name = "opencl",
@@ -605,4 +747,5 @@ const gfn_backend_ops gfn_opencl_backend = {
         .host_unregister = cl_host_unregister,
         .copy_h2d = cl_copy_h2d,
         .copy_d2h = cl_copy_d2h,
+        .staged_bytes = cl_staged_bytes,
 };
