@@ -35,6 +35,7 @@ typedef enum gfn_ksrc_kind {
 	GFN_KSRC_CPU_FN = 1, /* a C function pointer (cpu_fn, user) */
 	GFN_KSRC_OPENCL_C,   /* OpenCL C source (text, options, entry) */
 	GFN_KSRC_CUDA_PTX,   /* PTX/cubin/fatbin image (text, len, entry) */
+	GFN_KSRC_CUDA_C,     /* CUDA C for NVRTC (text, options, entry) */
 } gfn_ksrc_kind;
 
 typedef struct gfn_ksrc {
@@ -154,6 +155,15 @@ typedef struct gfn_backend_ops {
 	gfn_status (*copy_d2h)(gfn_bqueue *q, void *dst, const gfn_bmem *src,
 	                       size_t off, size_t n);
 
+	/* After a call on dev returned GFN_EDEVICE: nonzero when its context
+	   is poisoned (CUDA sticky errors: every later call fails) and the
+	   engine must quarantine the device and reset it [0: never]. */
+	int (*poisoned)(gfn_bdev *dev);
+	/* Rebuild a poisoned device's context in place (CUDA:
+	   cuDevicePrimaryCtxReset). Every queue, kernel and memory made from
+	   dev has been released before [GFN_ENOTSUP: retire the device]. */
+	gfn_status (*device_reset)(gfn_bdev *dev);
+
 	/* Bytes copy_h2d copied on the host into staging memory because the
 	   source was not registered (the engine's input_copies) [0]. */
 	uint64_t (*staged_bytes)(gfn_bdev *dev);
@@ -206,6 +216,9 @@ gfn_status gfn_backend_copy_d2h(const gfn_backend_ops *ops, gfn_bqueue *q,
 extern const gfn_backend_ops gfn_cpu_backend;
 #ifdef GFN_HAVE_OPENCL
 extern const gfn_backend_ops gfn_opencl_backend;
+#endif
+#ifdef GFN_HAVE_CUDA
+extern const gfn_backend_ops gfn_cuda_backend;
 #endif
 
 #endif /* GFN_RUNTIME_BACKEND_H */

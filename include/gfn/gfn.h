@@ -392,6 +392,24 @@ typedef struct gfn_opencl_kernel {
 	gfn_work_rule work;  /* global/local size rule */
 } gfn_opencl_kernel;
 
+/*
+ * A kernel for CUDA devices. Give either a module image (PTX text, cubin
+ * or fatbin, loaded with cuModuleLoadData) or CUDA C source (compiled at
+ * registration with NVRTC, through the kernel cache). The kernel's
+ * parameters follow the same order as OpenCL's: one device pointer per
+ * input, one per output, the scalar parameters with their declared types,
+ * then the sizes asked for by work.pass_sizes (unsigned long long). The
+ * work rule gives the grid: global sizes are threads, local the block.
+ */
+typedef struct gfn_cuda_kernel {
+	const void *image;  /* PTX (NUL-terminated), cubin or fatbin; or NULL */
+	size_t image_len;   /* bytes of image (0 for PTX text) */
+	const char *source; /* CUDA C for NVRTC when image is NULL */
+	const char *options; /* NVRTC options, may be NULL */
+	const char *name;    /* kernel (extern "C") name */
+	gfn_work_rule work;  /* grid rule */
+} gfn_cuda_kernel;
+
 typedef struct gfn_function_desc {
 	const char *name;                /* unique, 1..63 chars */
 	size_t n_inputs;                 /* 0..GFN_MAX_INPUTS */
@@ -405,10 +423,11 @@ typedef struct gfn_function_desc {
 	                                    alive until unregistered */
 	const gfn_opencl_kernel *opencl; /* OpenCL implementation, or NULL;
 	                                    copied */
+	const gfn_cuda_kernel *cuda; /* CUDA implementation, or NULL; copied */
 } gfn_function_desc;
 
 /*
- * Register a function: at least one implementation (cpu_fn, opencl) must
+ * Register a function: at least one implementation (cpu_fn, opencl, cuda) must
  * be given; it runs on every device whose backend has one. The descriptor
  * is copied (names included). GFN_EEXIST
  * when the name is taken; GFN_EINVAL for a malformed signature; GFN_ENODEV
