@@ -13,6 +13,9 @@ static const gfn_backend_ops *const all_backends[] = {
 #ifdef GFN_HAVE_OPENCL
         &gfn_opencl_backend,
 #endif
+#ifdef GFN_HAVE_CUDA
+        &gfn_cuda_backend,
+#endif
 };
 
 gfn_status gfn_backend_check(const gfn_backend_ops *ops)
