@@ -34,6 +34,7 @@
 #define CL_MAX_REGIONS 1024
 #define CL_PINNED_LIMIT ((size_t)256 << 20) /* staging pool per device */
 #define CL_MAX_STAGED 64 /* staged copies in flight per queue */
+#define CL_MAX_EVENTS 64 /* events kept per queue between syncs */
 
 typedef struct cl_dev_entry {
 	cl_platform_id platform; /* its platform */
@@ -75,6 +76,12 @@ struct gfn_bqueue {
 	cl_command_queue q;                 /* in-order queue */
 	staged_block staged[CL_MAX_STAGED]; /* freed at the next sync */
 	int nstaged;                        /* how many */
+	int ooo; /* out-of-order queue: events order it */
+	cl_event copies[CL_MAX_EVENTS]; /* copies in since the last launch */
+	int ncopies;                    /* how many */
+	cl_event launch_ev;             /* the last launch, or NULL */
+	cl_event done[CL_MAX_EVENTS];   /* other events until the next sync */
+	int ndone;                      /* how many */
 };
 
 struct gfn_bkernel {
@@ -85,6 +92,7 @@ struct gfn_bkernel {
 };
 
 static void free_staged(gfn_bqueue *q);
+static void release_events(gfn_bqueue *q);
 
 /* ---- enumeration ---------------------------------------------------------- */
 
@@ -273,6 +281,22 @@ static void cl_device_close(gfn_bdev *d)
 	free(d);
 }
 
+/*
+ * Out-of-order where the device allows it: then input copies of one
+ * invocation may overlap, the launch waits on their events and the copies
+ * out wait on the launch's. In-order queues give the same order for free.
+ */
+static cl_command_queue_properties queue_props(gfn_bdev *d)
+{
+	cl_command_queue_properties p = 0;
+	const char *env = getenv("GFN_OPENCL_IN_ORDER");
+
+	if (env && env[0] == '1')
+		return 0;
+	clGetDeviceInfo(d->id, CL_DEVICE_QUEUE_PROPERTIES, sizeof(p), &p, NULL);
+	return p & CL_QUEUE_OUT_OF_ORDER_EXEC_MODE_ENABLE;
+}
+
 static gfn_status cl_queue_create(gfn_bdev *d, gfn_bqueue **out)
 {
 	gfn_bqueue *q = calloc(1, sizeof(*q));
@@ -281,11 +305,12 @@ static gfn_status cl_queue_create(gfn_bdev *d, gfn_bqueue **out)
 	if (!q)
 		return gfn__fail(GFN_ENOMEM, "no memory for an OpenCL queue");
 	q->dev = d;
-	q->q = clCreateCommandQueue(d->ctx, d->id, 0, &err);
+	q->q = clCreateCommandQueue(d->ctx, d->id, queue_props(d), &err);
 	if (!q->q) {
 		free(q);
 		return gfn_cl_fail(err, "clCreateCommandQueue");
 	}
+	q->ooo = queue_props(d) != 0;
 	*out = q;
 	return GFN_OK;
 }
@@ -296,6 +321,7 @@ static void cl_queue_destroy(gfn_bqueue *q)
 		return;
 	clFinish(q->q);
 	free_staged(q);
+	release_events(q);
 	clReleaseCommandQueue(q->q);
 	free(q);
 }
@@ -305,6 +331,7 @@ static gfn_status cl_sync(gfn_bqueue *q)
 	cl_int err = clFinish(q->q);
 
 	free_staged(q); /* every copy out of them has finished */
+	release_events(q);
 	return err == CL_SUCCESS ? GFN_OK : gfn_cl_fail(err, "clFinish");
 }
 
@@ -448,6 +475,41 @@ static cl_mem find_region(gfn_bdev *d, const void *p, size_t n, size_t *off)
 	return m;
 }
 
+/* ---- events --------------------------------------------------------------- */
+
+static void release_events(gfn_bqueue *q)
+{
+	for (int i = 0; i < q->ncopies; i++)
+		clReleaseEvent(q->copies[i]);
+	for (int i = 0; i < q->ndone; i++)
+		clReleaseEvent(q->done[i]);
+	if (q->launch_ev)
+		clReleaseEvent(q->launch_ev);
+	q->ncopies = q->ndone = 0;
+	q->launch_ev = NULL;
+}
+
+/*
+ * Make room for one more event: when a list is full, wait for the queue
+ * and drop them all (rare: more than CL_MAX_EVENTS copies per sync).
+ */
+static void event_room(gfn_bqueue *q)
+{
+	if (q->ncopies < CL_MAX_EVENTS && q->ndone < CL_MAX_EVENTS)
+		return;
+	clFinish(q->q);
+	release_events(q);
+}
+
+/* Where an op's event goes; NULL on an in-order queue (none needed). */
+static cl_event *copy_event(gfn_bqueue *q)
+{
+	if (!q->ooo)
+		return NULL;
+	event_room(q);
+	return &q->copies[q->ncopies];
+}
+
 /*
  * Copy unregistered bytes into a pinned staging block (counted: it is a
  * host-side copy) and return the block's buffer, or NULL to let the
@@ -487,18 +549,22 @@ static void free_staged(gfn_bqueue *q)
 static gfn_status cl_copy_h2d(gfn_bqueue *q, const gfn_bmem *dst, size_t off,
                               const void *src, size_t n)
 {
+	cl_event *ev;
 	size_t roff = 0;
 	cl_mem reg = find_region(q->dev, src, n, &roff);
 	cl_int err;
 
 	if (!reg)
 		reg = stage(q, &src, n, &roff);
+	ev = copy_event(q);
 	if (reg) /* a device-side copy out of registered host memory */
 		err = clEnqueueCopyBuffer(q->q, reg, (cl_mem)dst->handle, roff,
-		                          off, n, 0, NULL, NULL);
+		                          off, n, 0, NULL, ev);
 	else /* the caller keeps src alive until sync */
 		err = clEnqueueWriteBuffer(q->q, (cl_mem)dst->handle, CL_FALSE,
-		                           off, n, src, 0, NULL, NULL);
+		                           off, n, src, 0, NULL, ev);
+	if (ev && err == CL_SUCCESS)
+		q->ncopies++;
 	return err == CL_SUCCESS ? GFN_OK
 	                         : gfn_cl_fail(err, "copy to the device");
 }
@@ -508,8 +574,19 @@ static gfn_status cl_copy_d2h(gfn_bqueue *q, void *dst, const gfn_bmem *src,
 {
 	/* A read into host memory in place: the spec-safe way to make the
 	   bytes visible to the host, registered or not. */
-	cl_int err = clEnqueueReadBuffer(q->q, (cl_mem)src->handle, CL_FALSE,
-	                                 off, n, dst, 0, NULL, NULL);
+	cl_event *ev = NULL;
+	cl_uint nwait = 0;
+	cl_int err;
+
+	if (q->ooo) {
+		event_room(q);
+		ev = &q->done[q->ndone];
+		nwait = q->launch_ev ? 1 : 0;
+	}
+	err = clEnqueueReadBuffer(q->q, (cl_mem)src->handle, CL_FALSE, off, n,
+	                          dst, nwait, nwait ? &q->launch_ev : NULL, ev);
+	if (ev && err == CL_SUCCESS)
+		q->ndone++;
 
 	return err == CL_SUCCESS ? GFN_OK
 	                         : gfn_cl_fail(err, "copy to the host");
@@ -704,6 +781,36 @@ static cl_int set_args(cl_kernel k, const gfn_launch *l)
 	return err;
 }
 
+/* Launch once the copies in have finished; its event orders copies out. */
+static cl_int enqueue_after_copies(gfn_bqueue *q, cl_kernel k, cl_uint dims,
+                                   const size_t *global, const size_t *local)
+{
+	cl_event ev = NULL;
+	cl_int err;
+
+	if (!q->ooo)
+		return clEnqueueNDRangeKernel(q->q, k, dims, NULL, global,
+		                              local, 0, NULL, NULL);
+	err = clEnqueueNDRangeKernel(q->q, k, dims, NULL, global, local,
+	                             (cl_uint)q->ncopies,
+	                             q->ncopies ? q->copies : NULL, &ev);
+	if (err != CL_SUCCESS)
+		return err;
+	if (q->ndone + q->ncopies + 1 >= CL_MAX_EVENTS) { /* rare: drain */
+		clFinish(q->q);
+		release_events(q);
+		clReleaseEvent(ev);
+		return CL_SUCCESS;
+	}
+	for (int i = 0; i < q->ncopies; i++) /* done with as wait list */
+		q->done[q->ndone++] = q->copies[i];
+	q->ncopies = 0;
+	if (q->launch_ev)
+		q->done[q->ndone++] = q->launch_ev;
+	q->launch_ev = ev;
+	return CL_SUCCESS;
+}
+
 static gfn_status cl_launch(gfn_bqueue *q, gfn_bkernel *k, const gfn_launch *l)
 {
 	cl_uint dims = l->global[2] ? 3 : l->global[1] ? 2 : 1;
@@ -713,8 +820,7 @@ static gfn_status cl_launch(gfn_bqueue *q, gfn_bkernel *k, const gfn_launch *l)
 	pthread_mutex_lock(&k->lock);
 	err = set_args(k->k, l);
 	if (err == CL_SUCCESS)
-		err = clEnqueueNDRangeKernel(q->q, k->k, dims, NULL, l->global,
-		                             local, 0, NULL, NULL);
+		err = enqueue_after_copies(q, k->k, dims, l->global, local);
 	pthread_mutex_unlock(&k->lock);
 	return err == CL_SUCCESS ? GFN_OK : gfn_cl_fail(err, "launch");
 }
