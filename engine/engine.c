@@ -68,7 +68,8 @@ static gfn_status take_config(gfn_engine *e, const gfn_config *cfg)
 }
 
 /* Record a registration for unregistering at destroy. reg_lock held. */
-static gfn_status remember_region(gfn_engine *e, int dev, void *handle)
+static gfn_status remember_region(gfn_engine *e, int dev, void *handle,
+                                  void *base, size_t len)
 {
 	if (e->nregs == e->capregs) {
 		size_t cap = e->capregs ? 2 * e->capregs : 16;
@@ -79,7 +80,7 @@ static gfn_status remember_region(gfn_engine *e, int dev, void *handle)
 		e->capregs = cap;
 		atomic_fetch_add(&e->host_allocs, 1);
 	}
-	e->regs[e->nregs++] = (gfn_reg){dev, handle};
+	e->regs[e->nregs++] = (gfn_reg){dev, handle, base, len};
 	return GFN_OK;
 }
 
@@ -135,7 +136,7 @@ gfn_status gfn__region_register(void *engine, void *base, size_t len)
 		}
 		if (!h)
 			continue; /* the device is the host */
-		s = remember_region(e, i, h);
+		s = remember_region(e, i, h, base, len);
 		if (s != GFN_OK)
 			gfn_backend_host_unregister(d->ops, d->bdev, h);
 		else
@@ -149,7 +150,9 @@ void gfn__regions_unregister(gfn_engine *e)
 {
 	for (size_t k = 0; k < e->nregs; k++) {
 		gfn_dev *d = &e->devs[e->regs[k].dev];
-		gfn_backend_host_unregister(d->ops, d->bdev, e->regs[k].handle);
+		if (e->regs[k].handle)
+			gfn_backend_host_unregister(d->ops, d->bdev,
+			                            e->regs[k].handle);
 	}
 	free(e->regs);
 	e->regs = NULL;
@@ -393,7 +396,8 @@ static gfn_status check_counts(const gfn_fn *fn, const gfn_invocation *inv)
 static gfn_status check_devices(gfn_engine *e, const gfn_job *j)
 {
 	for (int i = 0; i < e->ndev; i++)
-		if (j->fn->kernel[i] &&
+		if ((j->fn->runs_on & (1ull << i)) &&
+		    atomic_load(&e->devs[i].state) != DEV_RETIRED &&
 		    (!j->devmask || (j->devmask & (1ull << i))))
 			return GFN_OK;
 	return gfn__fail(GFN_ENODEV,
@@ -531,6 +535,8 @@ gfn_status gfn_engine_stats(gfn_engine *e, gfn_stats *out)
 	out->context_creates = atomic_load(&e->context_creates);
 	out->kernel_compiles = atomic_load(&e->kernel_compiles);
 	out->kernel_cache_hits = atomic_load(&e->kernel_cache_hits);
+	out->device_resets = atomic_load(&e->device_resets);
+	out->devices_retired = atomic_load(&e->devices_retired);
 	for (int i = 0; i < e->ndev; i++)
 		if (e->devs[i].pool)
 			out->device_allocs +=

@@ -36,7 +36,8 @@ typedef struct gfn_fn {
 	char *ocl_options;                    /* build options (owned) */
 	char ocl_name[64];                    /* kernel name */
 	gfn_bkernel *kernel[GFN_MAX_DEVICES]; /* per device; NULL: can't */
-	uint32_t slot;                        /* registry slot */
+	uint64_t runs_on; /* devices it was loaded on (fixed) */
+	uint32_t slot;    /* registry slot */
 } gfn_fn;
 
 /*
@@ -116,6 +117,7 @@ typedef struct gfn_dev {
 	_Atomic uint64_t completed; /* ended OK here */
 	_Atomic uint64_t failed;    /* ended with an error here */
 	_Atomic uint64_t running;   /* running now */
+	_Atomic int state;          /* DEV_* */
 	gfn_worker *workers;        /* its workers */
 	unsigned nworkers;          /* how many */
 } gfn_dev;
@@ -160,6 +162,8 @@ struct gfn_engine {
 	_Atomic uint64_t kernel_cache_hits;
 	_Atomic uint64_t pinnings;
 	_Atomic uint64_t input_copies;
+	_Atomic uint64_t device_resets;   /* poisoned devices rebuilt */
+	_Atomic uint64_t devices_retired; /* poisoned devices given up */
 };
 
 #define GFN_JOB_SHIFT 10
@@ -174,14 +178,26 @@ static inline gfn_job *gfn__job_slot(gfn_engine *e, uint32_t idx)
 /* A host region registered with one device (engine.c). */
 typedef struct gfn_reg {
 	int dev;      /* device index */
-	void *handle; /* backend's handle */
+	void *handle; /* backend's handle; NULL while the device resets */
+	void *base;   /* the region */
+	size_t len;   /* its bytes */
 } gfn_reg;
+
+/* Device states (gfn_dev.state), changed with every queue lock held. */
+enum {
+	DEV_ACTIVE = 0,      /* takes work */
+	DEV_QUARANTINED = 1, /* poisoned: being reset, takes no work */
+	DEV_RETIRED = 2,     /* reset failed: takes no work again */
+};
 
 /* registry.c */
 gfn_status gfn__registry_init(gfn_engine *e);
 void gfn__registry_fini(gfn_engine *e);
 /* Take a reference to a live function; ENOENT/ESTALE otherwise. */
 gfn_status gfn__fn_acquire(gfn_engine *e, gfn_function id, gfn_fn **out);
+/* The kernel source of fn for dev's backend; 0 when it has none. */
+int gfn__fn_source(gfn_engine *e, const gfn_fn *fn, const gfn_dev *dev,
+                   gfn_ksrc *src);
 /* Drop a reference; the last one after unregister frees the function. */
 void gfn__fn_release(gfn_engine *e, gfn_fn *fn);
 
@@ -210,7 +226,14 @@ void gfn__workers_stop(gfn_engine *e);
 /* Queue n prepared jobs in order; *accepted of them went in. */
 gfn_status gfn__submit(gfn_engine *e, gfn_job **jobs, size_t n,
                        size_t *accepted);
-/* Run one claimed job on a worker (also used by tests of the engine). */
-void gfn__run_job(gfn_worker *w, gfn_job *j);
+/* Lock / unlock every device queue (ascending order). */
+void gfn__lock_devices(gfn_engine *e);
+void gfn__unlock_devices(gfn_engine *e);
+/* Queue ids again on active devices; end those no device can take. */
+void gfn__replace_ids(gfn_engine *e, const uint64_t *ids, size_t n);
+
+/* recover.c: a worker whose device is poisoned quarantines it, moves its
+   queued work elsewhere, and resets or retires it. */
+void gfn__quarantine(gfn_worker *w);
 
 #endif /* GFN_ENGINE_ENGINE_H */

@@ -188,8 +188,8 @@ static void copy_specs(gfn_tensor_spec *dst, const gfn_tensor_spec *src,
 }
 
 /* The kernel source of fn for dev's backend; 0 when it has none. */
-static int source_for(gfn_engine *e, const gfn_fn *fn, const gfn_dev *dev,
-                      gfn_ksrc *src)
+int gfn__fn_source(gfn_engine *e, const gfn_fn *fn, const gfn_dev *dev,
+                   gfn_ksrc *src)
 {
 	memset(src, 0, sizeof(*src));
 	if (dev->ops->kind == GFN_BACKEND_CPU && fn->cpu_fn) {
@@ -220,7 +220,7 @@ static gfn_status load_kernels(gfn_engine *e, gfn_fn *fn)
 		gfn_ksrc src;
 		gfn_status s;
 
-		if (!source_for(e, fn, dev, &src))
+		if (!gfn__fn_source(e, fn, dev, &src))
 			continue;
 		s = dev->ops->kernel_load(dev->bdev, &src, &fn->kernel[i],
 		                          &cached);
@@ -229,6 +229,7 @@ static gfn_status load_kernels(gfn_engine *e, gfn_fn *fn)
 		atomic_fetch_add(cached ? &e->kernel_cache_hits
 		                        : &e->kernel_compiles,
 		                 1);
+		fn->runs_on |= 1ull << i; /* fixed from now on */
 		loaded++;
 	}
 	if (!loaded)

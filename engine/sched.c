@@ -134,7 +134,8 @@ static int place(gfn_engine *e, const gfn_fn *fn, uint64_t mask, unsigned start)
 		gfn_dev *d = &e->devs[i];
 		size_t len = d->tail - d->head;
 
-		if (!fn->kernel[i] || len >= d->cap ||
+		if (atomic_load(&d->state) != DEV_ACTIVE ||
+		    !(fn->runs_on & (1ull << i)) || len >= d->cap ||
 		    (mask && !(mask & (1ull << i))))
 			continue;
 		if (len < best_len) {
@@ -174,29 +175,94 @@ static size_t place_locked(gfn_engine *e, gfn_job **jobs, size_t n,
 	return k;
 }
 
+void gfn__lock_devices(gfn_engine *e)
+{
+	for (int i = 0; i < e->ndev; i++)
+		pthread_mutex_lock(&e->devs[i].lock);
+}
+
+void gfn__unlock_devices(gfn_engine *e)
+{
+	for (int i = e->ndev; i-- > 0;)
+		pthread_mutex_unlock(&e->devs[i].lock);
+}
+
+static void wake_pushed(gfn_engine *e, const unsigned *pushed)
+{
+	for (int i = 0; i < e->ndev; i++)
+		if (pushed[i])
+			dev_wake(&e->devs[i], pushed[i]);
+}
+
 gfn_status gfn__submit(gfn_engine *e, gfn_job **jobs, size_t n,
                        size_t *accepted)
 {
 	unsigned pushed[GFN_MAX_DEVICES] = {0};
 	size_t k;
 
-	for (int i = 0; i < e->ndev; i++)
-		pthread_mutex_lock(&e->devs[i].lock);
+	gfn__lock_devices(e);
 	k = place_locked(e, jobs, n, pushed);
-	for (int i = e->ndev; i-- > 0;)
-		pthread_mutex_unlock(&e->devs[i].lock);
-	for (int i = 0; i < e->ndev; i++)
-		if (pushed[i])
-			dev_wake(&e->devs[i], pushed[i]);
+	gfn__unlock_devices(e);
+	wake_pushed(e, pushed);
 	*accepted = k;
 	if (k < n) {
 		atomic_fetch_add(&e->rejected_busy, n - k);
 		return gfn__fail(GFN_EBUSY,
-		                 "every device queue that can run %s is full "
-		                 "(capacity %zu)",
+		                 "every device that may run %s is full (queue "
+		                 "capacity %zu) or being reset after a fault",
 		                 jobs[k]->fn->name, e->cfg.queue_capacity);
 	}
 	return GFN_OK;
+}
+
+/* End a job that was queued with status, if it is still queued. */
+static void end_queued(gfn_engine *e, uint64_t id, gfn_status status)
+{
+	gfn_job *j = gfn__job_slot(e, (uint32_t)id);
+	uint64_t want = (id & ~0xffffffffull) | JOB_QUEUED;
+
+	if (atomic_compare_exchange_strong(
+	            &j->sw, &want, (want & ~0xffffffffull) | JOB_RUNNING))
+		gfn__job_finish(e, j, status);
+}
+
+void gfn__replace_ids(gfn_engine *e, const uint64_t *ids, size_t n)
+{
+	unsigned pushed[GFN_MAX_DEVICES] = {0};
+	uint64_t fail[64];
+	size_t nfail = 0;
+
+	for (size_t k = 0; k < n; k++) {
+		gfn_job *j = gfn__job_slot(e, (uint32_t)ids[k]);
+		int i;
+
+		gfn__lock_devices(e);
+		if (atomic_load(&j->sw) !=
+		    ((ids[k] & ~0xffffffffull) | JOB_QUEUED)) {
+			gfn__unlock_devices(e); /* canceled meanwhile */
+			continue;
+		}
+		i = place(e, j->fn, j->devmask, (unsigned)k);
+		if (i >= 0) {
+			gfn_dev *d = &e->devs[i];
+			j->dev = i;
+			d->ring[d->tail++ & d->mask] = ids[k];
+			atomic_fetch_add(&d->count, 1);
+			pushed[i]++;
+		}
+		gfn__unlock_devices(e);
+		if (i < 0)
+			fail[nfail++] = ids[k];
+		if (nfail == 64 || k + 1 == n) /* end them outside the locks */
+			for (; nfail; nfail--) {
+				gfn__fail(
+				        GFN_EDEVICE,
+				        "its device failed and no other device "
+				        "can run it");
+				end_queued(e, fail[nfail - 1], GFN_EDEVICE);
+			}
+	}
+	wake_pushed(e, pushed);
 }
 
 /* ---- running a job ------------------------------------------------------------ */
@@ -230,6 +296,10 @@ static int work_size(const gfn_fn *fn, const gfn_job *j, gfn_launch *l)
 	memset(l->global, 0, sizeof(l->global));
 	memcpy(l->local, r->local, sizeof(l->local));
 	l->nsizes = 0;
+	if (!r->kind) { /* a C kernel: no grid, one call */
+		l->global[0] = 1;
+		return 1;
+	}
 	if (r->kind == GFN_WORK_ELEMENTS) {
 		l->global[0] = n;
 		l->sizes[l->nsizes++] = n;
@@ -366,25 +436,42 @@ static gfn_status execute(gfn_worker *w, gfn_job *j)
 	return GFN_OK;
 }
 
-void gfn__run_job(gfn_worker *w, gfn_job *j)
+/* A device error that poisoned the context: the device must be reset. */
+static int poisoned(const gfn_dev *d, gfn_status s)
 {
-	gfn_status s;
-
-	atomic_fetch_add_explicit(&w->dev->running, 1, memory_order_relaxed);
-	s = execute(w, j);
-	atomic_fetch_sub_explicit(&w->dev->running, 1, memory_order_relaxed);
-	gfn__job_finish(w->e, j, s);
+	return s == GFN_EDEVICE && d->ops->poisoned &&
+	       d->ops->poisoned(d->bdev);
 }
 
-/* Claim a queued id (it may have been canceled meanwhile) and run it. */
+/*
+ * Claim a queued id (it may have been canceled meanwhile) and run it.
+ * running goes up before the device state is read, so a quarantine that
+ * sets the state and then sees running == 0 knows no job is left on the
+ * device (the same pattern as the futex sleepers).
+ */
 static void run_id(gfn_worker *w, uint64_t id)
 {
 	gfn_job *j = gfn__job_slot(w->e, (uint32_t)id);
 	uint64_t want = (id & ~0xffffffffull) | JOB_QUEUED;
+	gfn_dev *d = w->dev;
+	gfn_status s;
 
-	if (atomic_compare_exchange_strong(
-	            &j->sw, &want, (want & ~0xffffffffull) | JOB_RUNNING))
-		gfn__run_job(w, j);
+	atomic_fetch_add(&d->running, 1);
+	if (atomic_load(&d->state) != DEV_ACTIVE) { /* popped before it */
+		atomic_fetch_sub(&d->running, 1);
+		gfn__replace_ids(w->e, &id, 1);
+		return;
+	}
+	if (!atomic_compare_exchange_strong(
+	            &j->sw, &want, (want & ~0xffffffffull) | JOB_RUNNING)) {
+		atomic_fetch_sub(&d->running, 1);
+		return;
+	}
+	s = execute(w, j);
+	atomic_fetch_sub(&d->running, 1);
+	gfn__job_finish(w->e, j, s);
+	if (poisoned(d, s))
+		gfn__quarantine(w);
 }
 
 /* Wait for work: spin a little, then sleep until woken. */

@@ -170,7 +170,7 @@ static void split(gfn_blocks *b, gfn_arena *a, uint32_t i, uint32_t len)
 	uint32_t j;
 
 	if (k->len == len || (j = rec_get(b)) == NIL)
-		return; /* exact, or no record: hand out the whole block */
+		return;     /* exact, or no record: hand out the whole block */
 	k = gfn__blk(b, i); /* the table may have grown */
 	r = gfn__blk(b, j);
 	r->seg = k->seg;

@@ -229,12 +229,10 @@ static gfn_status check_block(const uint64_t *w, size_t len, uint64_t off,
 		                 (unsigned long long)w[4],
 		                 (unsigned long long)bytes);
 	if (w[5] != off)
-		return gfn__fail(GFN_EINVAL,
-		                 "slot header at %llu says it is at %llu",
-		                 (unsigned long long)off,
-		                 (unsigned long long)w[5]);
-	if (!need || w[6] < need || w[6] % GFN_SHM_GRANULE ||
-	    w[6] > len - off)
+		return gfn__fail(
+		        GFN_EINVAL, "slot header at %llu says it is at %llu",
+		        (unsigned long long)off, (unsigned long long)w[5]);
+	if (!need || w[6] < need || w[6] % GFN_SHM_GRANULE || w[6] > len - off)
 		return gfn__fail(GFN_EINVAL,
 		                 "slot header: block of %llu bytes at %llu "
 		                 "does not fit %llu data bytes in a segment "
@@ -284,10 +282,9 @@ gfn_status gfn__shm_slot_parse(const void *seg_base, size_t len, uint64_t off,
 		                 (unsigned long long)off);
 	if ((w[0] >> 56) != GFN_SHM_VERSION ||
 	    (state != GFN_SHM_OPEN && state != GFN_SHM_SEALED))
-		return gfn__fail(GFN_EINVAL,
-		                 "slot header at %llu: version %u, state %u",
-		                 (unsigned long long)off,
-		                 (unsigned)(w[0] >> 56), state);
+		return gfn__fail(
+		        GFN_EINVAL, "slot header at %llu: version %u, state %u",
+		        (unsigned long long)off, (unsigned)(w[0] >> 56), state);
 	if ((s = check_tensor(w, &bytes)) != GFN_OK ||
 	    (s = check_block(w, len, off, bytes)) != GFN_OK)
 		return s;
@@ -304,8 +301,7 @@ int gfn__shm_slot_same(const gfn_shm_slot *a, const gfn_shm_slot *b)
 	return a->id_hi == b->id_hi && a->id_lo == b->id_lo &&
 	       a->tenant == b->tenant && a->state == b->state &&
 	       a->dtype == b->dtype && a->ndim == b->ndim &&
-	       a->size == b->size && a->off == b->off &&
-	       a->block == b->block &&
+	       a->size == b->size && a->off == b->off && a->block == b->block &&
 	       !memcmp(a->shape, b->shape, sizeof(a->shape));
 }
 
@@ -321,11 +317,11 @@ gfn_status gfn__shm_create(size_t size, const char *name, gfn_shm_map *out)
 	if (fd < 0)
 		return gfn__fail(GFN_ESYS, "memfd_create: %s", strerror(errno));
 	if (ftruncate(fd, (off_t)size) < 0) {
-		gfn_status s = gfn__fail(
-		        errno == ENOMEM || errno == EFBIG ? GFN_ENOMEM
-		                                          : GFN_ESYS,
-		        "ftruncate of a %zu-byte segment: %s", size,
-		        strerror(errno));
+		gfn_status s =
+		        gfn__fail(errno == ENOMEM || errno == EFBIG ? GFN_ENOMEM
+		                                                    : GFN_ESYS,
+		                  "ftruncate of a %zu-byte segment: %s", size,
+		                  strerror(errno));
 		close(fd);
 		return s;
 	}

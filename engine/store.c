@@ -14,8 +14,9 @@
  * (GFN_ESTALE) and the random half rejects forged ones (GFN_ENOENT).
  *
  * Space: object bytes are limited by the capacity (and, per tenant, the
- * quota); mapped segments by a budget of capacity + 1/4 + one segment,
- * which leaves room for slot headers, rounding and fragmentation. Each
+ * quota); mapped segments by a budget of whole segments for capacity +
+ * 1/4, plus one, which leaves room for slot headers, rounding,
+ * fragmentation and several tenants' segments. Each
  * tenant's objects go in that tenant's segments only, because a client
  * maps whole segments. A create that does not fit evicts sealed,
  * unreferenced objects (least recently used first), maps a new segment
@@ -413,8 +414,9 @@ static gfn_status make_room(gfn_store *st, tenant_rec *t, size_t need)
 			        "(tenant %u: %" PRIu64 "), %" PRIu64
 			        " of %zu objects, none evictable",
 			        quota ? "tenant quota reached" : "store full",
-			        need, st->bytes, quota ? st->quota : st->capacity,
-			        t->id, t->bytes, st->nobjects, st->max_objects);
+			        need, st->bytes,
+			        quota ? st->quota : st->capacity, t->id,
+			        t->bytes, st->nobjects, st->max_objects);
 		evict(st, victim);
 	}
 	return GFN_OK;
@@ -425,8 +427,7 @@ static gfn_status make_room(gfn_store *st, tenant_rec *t, size_t need)
  * else a new segment, else after retiring an empty segment, else after
  * evicting (t's own cached objects first).
  */
-static gfn_status place(gfn_store *st, tenant_rec *t, uint32_t g,
-                        uint32_t *blk)
+static gfn_status place(gfn_store *st, tenant_rec *t, uint32_t g, uint32_t *blk)
 {
 	for (;;) {
 		gfn_status s;
@@ -447,11 +448,12 @@ static gfn_status place(gfn_store *st, tenant_rec *t, uint32_t g,
 			continue;
 		victim = t->lru.head != NIL ? t->lru.head : st->lru.head;
 		if (victim == NIL)
-			return gfn__fail(GFN_ENOMEM,
-			                 "no segment has room for %u more "
-			                 "bytes (%zu of %zu mapped) and nothing "
-			                 "is evictable",
-			                 g * G, st->mapped, st->budget);
+			return gfn__fail(
+			        GFN_ENOMEM,
+			        "no segment has room for %u more "
+			        "bytes (%zu of %zu mapped) and nothing "
+			        "is evictable",
+			        g * G, st->mapped, st->budget);
 		evict(st, victim);
 	}
 }
@@ -503,8 +505,8 @@ static gfn_status check_tenant(const slot *e, uint32_t caller, gfn_object id)
 }
 
 /* The slot of a live (not deleted) object caller may use, or NULL. */
-static slot *find(gfn_store *st, uint32_t caller, gfn_object id,
-                  gfn_status *s, uint32_t *idx)
+static slot *find(gfn_store *st, uint32_t caller, gfn_object id, gfn_status *s,
+                  uint32_t *idx)
 {
 	slot *e = slot_of(st, id, idx);
 
@@ -657,8 +659,8 @@ static gfn_status create_locked(gfn_store *st, tenant_rec *t,
 }
 
 gfn_status gfn_store_create_as(gfn_store *st, uint32_t tenant, gfn_dtype dtype,
-                               int ndim, const int64_t *shape,
-                               gfn_object *out, gfn_store_loc *loc)
+                               int ndim, const int64_t *shape, gfn_object *out,
+                               gfn_store_loc *loc)
 {
 	gfn_tensor t = {.dtype = dtype, .ndim = ndim};
 	gfn_status s = check_shape(dtype, ndim, shape, &t.nbytes);
@@ -1009,8 +1011,8 @@ static seg *seg_by_id(gfn_store *st, uint32_t id)
 	return NULL;
 }
 
-gfn_status gfn_store_segment_fd(gfn_store *st, uint32_t tenant,
-                                uint32_t seg_id, int *fd, size_t *size)
+gfn_status gfn_store_segment_fd(gfn_store *st, uint32_t tenant, uint32_t seg_id,
+                                int *fd, size_t *size)
 {
 	gfn_status s = GFN_OK;
 	gfn_shm_seg_info info;
@@ -1029,8 +1031,8 @@ gfn_status gfn_store_segment_fd(gfn_store *st, uint32_t tenant,
 		*fd = fcntl(sg->map.fd, F_DUPFD_CLOEXEC, 0);
 		*size = sg->map.size;
 		if (*fd < 0)
-			s = gfn__fail(GFN_ESYS, "dup of segment %u: %s",
-			              seg_id, strerror(errno));
+			s = gfn__fail(GFN_ESYS, "dup of segment %u: %s", seg_id,
+			              strerror(errno));
 	}
 	pthread_mutex_unlock(&st->lock);
 	return s;
@@ -1098,7 +1100,11 @@ static void size_segments(gfn_store *st, const gfn_store_config *cfg)
 	if (want > most)
 		want = most;
 	st->seg_size = round_up(want, page_size());
-	st->budget = sat_add(sat_add(st->capacity, slack), st->seg_size);
+	/* Whole segments for the data and slack, and one more: room for a
+	   tenant's first segment and for objects of their own segment. */
+	st->budget =
+	        sat_add(round_up(sat_add(st->capacity, slack), st->seg_size),
+	                st->seg_size);
 }
 
 static gfn_status init(gfn_store *st, const gfn_store_config *cfg)

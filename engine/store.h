@@ -49,8 +49,8 @@ typedef struct gfn_store_config {
 	                        hold; 0: no quota but the capacity */
 	const char *socket_path; /* unix socket for client processes
 	                            (store_server.c); NULL: none */
-	gfn_hostmem *mem;    /* unused: object data comes from segments */
-	gfn_region_fn on_region;           /* optional: new region hook */
+	gfn_hostmem *mem;        /* unused: object data comes from segments */
+	gfn_region_fn on_region; /* optional: new region hook */
 	gfn_region_gone_fn on_region_gone; /* optional: region going */
 	void *region_ctx;                  /* their argument */
 } gfn_store_config;
@@ -115,15 +115,14 @@ gfn_status gfn_store_delete(gfn_store *st, gfn_object id);
  * record and the call fails with GFN_EINVAL.
  */
 gfn_status gfn_store_create_as(gfn_store *st, uint32_t tenant, gfn_dtype dtype,
-                               int ndim, const int64_t *shape,
-                               gfn_object *out, gfn_store_loc *loc);
+                               int ndim, const int64_t *shape, gfn_object *out,
+                               gfn_store_loc *loc);
 gfn_status gfn_store_map_as(gfn_store *st, uint32_t tenant, gfn_object id,
                             gfn_store_loc *loc);
 gfn_status gfn_store_seal_as(gfn_store *st, uint32_t tenant, gfn_object id);
 gfn_status gfn_store_get_as(gfn_store *st, uint32_t tenant, gfn_object id,
                             gfn_store_loc *loc);
-gfn_status gfn_store_release_as(gfn_store *st, uint32_t tenant,
-                                gfn_object id);
+gfn_status gfn_store_release_as(gfn_store *st, uint32_t tenant, gfn_object id);
 gfn_status gfn_store_delete_as(gfn_store *st, uint32_t tenant, gfn_object id);
 
 /*
@@ -162,8 +161,8 @@ const char *gfn_store_id_str(gfn_object id, char *buf, size_t len);
  * the next one that maps it. GFN_ENOENT when there is no such segment
  * (any more), GFN_EACCES when it is another tenant's.
  */
-gfn_status gfn_store_segment_fd(gfn_store *st, uint32_t tenant,
-                                uint32_t seg_id, int *fd, size_t *size);
+gfn_status gfn_store_segment_fd(gfn_store *st, uint32_t tenant, uint32_t seg_id,
+                                int *fd, size_t *size);
 /* Bit k of the result: segment ids[k] (k < 64) is mapped and tenant's. */
 uint64_t gfn_store_segments_live(gfn_store *st, uint32_t tenant, size_t n,
                                  const uint32_t *ids);

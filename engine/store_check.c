@@ -13,10 +13,12 @@ static gfn_status check_segment(gfn_store *st, uint32_t k, uint64_t *live)
 	seg *sg = st->segs[k];
 	uint32_t expect = 1, n = 0, prev_free = 0, last = NIL;
 
-	for (uint32_t i = sg->head; i != NIL; i = gfn__blk(&st->blocks, i)->next) {
+	for (uint32_t i = sg->head; i != NIL;
+	     i = gfn__blk(&st->blocks, i)->next) {
 		gfn_blk *b = gfn__blk(&st->blocks, i);
 
-		if (b->seg != k || b->off != expect || !b->len || b->prev != last)
+		if (b->seg != k || b->off != expect || !b->len ||
+		    b->prev != last)
 			return gfn__fail(GFN_EINTERNAL,
 			                 "segment %u: block at granule %u "
 			                 "(expected %u) is misplaced",
@@ -81,8 +83,8 @@ static gfn_status check_slot(gfn_store *st, uint32_t i)
 	                        st->segs[e->seg]->map.size, e->off, &got);
 	if (s != GFN_OK || !gfn__shm_slot_same(&want, &got) ||
 	    got.refs != e->refs)
-		return gfn__fail(GFN_EINTERNAL, "object %s: slot header %s",
-		                 id, s == GFN_OK ? "differs" : "is corrupt");
+		return gfn__fail(GFN_EINTERNAL, "object %s: slot header %s", id,
+		                 s == GFN_OK ? "differs" : "is corrupt");
 	return GFN_OK;
 }
 
@@ -170,8 +172,8 @@ static gfn_status check_locked(gfn_store *st)
 	if (objects != st->nobjects || live != objects || bytes != st->bytes)
 		return gfn__fail(GFN_EINTERNAL,
 		                 "%" PRIu64 " objects of %zu bytes in the "
-		                 "table, %" PRIu64 " blocks live; counted %" PRIu64
-		                 " of %zu",
+		                 "table, %" PRIu64
+		                 " blocks live; counted %" PRIu64 " of %zu",
 		                 objects, bytes, live, st->nobjects, st->bytes);
 	return check_tenants(st);
 }
@@ -185,4 +187,3 @@ gfn_status gfn_store_check(gfn_store *st)
 	pthread_mutex_unlock(&st->lock);
 	return s;
 }
-

@@ -77,7 +77,8 @@ static int take_fd(struct msghdr *m, int want)
 		for (size_t k = 0; k < n; k++) {
 			int fd;
 
-			memcpy(&fd, CMSG_DATA(cm) + k * sizeof(int), sizeof(fd));
+			memcpy(&fd, CMSG_DATA(cm) + k * sizeof(int),
+			       sizeof(fd));
 			if (want && got < 0)
 				got = fd;
 			else
@@ -91,6 +92,7 @@ static gfn_status recv_rep(gfn_store_client *c, gfn_shm_rep *rp, int *fd)
 {
 	char ctl[CMSG_SPACE(4 * sizeof(int))];
 	struct iovec iov = {rp, sizeof(*rp)};
+	int got;
 	struct msghdr m = {.msg_iov = &iov,
 	                   .msg_iovlen = 1,
 	                   .msg_control = ctl,
@@ -104,7 +106,9 @@ static gfn_status recv_rep(gfn_store_client *c, gfn_shm_rep *rp, int *fd)
 		return broken(c, GFN_ETIMEDOUT, "the engine did not answer");
 	if (n <= 0)
 		return broken(c, GFN_ESHUTDOWN, "the engine closed it");
-	*fd = take_fd(&m, fd != NULL);
+	got = take_fd(&m, fd != NULL);
+	if (fd)
+		*fd = got;
 	if (n != (ssize_t)sizeof(*rp) || (m.msg_flags & MSG_TRUNC))
 		return broken(c, GFN_EINVAL, "a reply has the wrong size");
 	return GFN_OK;
@@ -124,7 +128,8 @@ static gfn_status rpc(gfn_store_client *c, gfn_shm_req *rq, gfn_shm_rep *rp,
 	rq->version = GFN_SHM_PROTO_VERSION;
 	rq->seq = ++c->seq;
 	if (send(c->fd, rq, sizeof(*rq), MSG_NOSIGNAL) != sizeof(*rq))
-		return broken(c, errno == EAGAIN ? GFN_ETIMEDOUT : GFN_ESHUTDOWN,
+		return broken(c,
+		              errno == EAGAIN ? GFN_ETIMEDOUT : GFN_ESHUTDOWN,
 		              strerror(errno));
 	if ((s = recv_rep(c, rp, fd ? &got : NULL)) != GFN_OK)
 		return s;
@@ -202,7 +207,8 @@ static gfn_status seg_attach(gfn_store_client *c, uint32_t id, uint64_t size,
 	else if ((s = gfn__shm_attach(fd, size, m)) == GFN_OK) {
 		fd = -1; /* the map owns it */
 		s = gfn__shm_seg_parse(m->base, m->size, &info);
-		if (s == GFN_OK && (info.seg_id != id || info.tenant != c->tenant))
+		if (s == GFN_OK &&
+		    (info.seg_id != id || info.tenant != c->tenant))
 			s = gfn__fail(GFN_EINVAL,
 			              "segment %u says it is segment %u of "
 			              "tenant %u",
@@ -265,7 +271,8 @@ static gfn_status locate(gfn_store_client *c, const gfn_shm_rep *rp,
 		return s;
 	if (sl.id_hi != id.hi || sl.id_lo != id.lo || sl.tenant != c->tenant ||
 	    sl.size != rp->size || sl.dtype != rp->dtype ||
-	    sl.ndim != rp->ndim || memcmp(sl.shape, rp->shape, sizeof(sl.shape)) ||
+	    sl.ndim != rp->ndim ||
+	    memcmp(sl.shape, rp->shape, sizeof(sl.shape)) ||
 	    (sealed && sl.state != GFN_SHM_SEALED))
 		return gfn__fail(GFN_EINVAL,
 		                 "the slot header of object %s does not match "
@@ -305,8 +312,8 @@ static gfn_status simple(gfn_store_client *c, uint16_t op, gfn_object id)
 /* Give back the reference a call just took, keeping its detail message. */
 static gfn_status undo(gfn_store_client *c, gfn_object id, gfn_status s)
 {
-	gfn_shm_req rq = {.op = GFN_SHM_OP_RELEASE, .id_hi = id.hi,
-	                  .id_lo = id.lo};
+	gfn_shm_req rq = {
+	        .op = GFN_SHM_OP_RELEASE, .id_hi = id.hi, .id_lo = id.lo};
 	gfn_shm_rep rp;
 	char why[512];
 
@@ -319,7 +326,8 @@ gfn_status gfn_store_client_create(gfn_store_client *c, gfn_dtype dtype,
                                    int ndim, const int64_t *shape,
                                    gfn_object *out)
 {
-	gfn_shm_req rq = {.op = GFN_SHM_OP_CREATE, .dtype = (uint32_t)dtype,
+	gfn_shm_req rq = {.op = GFN_SHM_OP_CREATE,
+	                  .dtype = (uint32_t)dtype,
 	                  .ndim = ndim};
 	gfn_shm_rep rp = {0};
 	gfn_status s;
@@ -347,8 +355,8 @@ gfn_status gfn_store_client_create(gfn_store_client *c, gfn_dtype dtype,
 gfn_status gfn_store_client_map(gfn_store_client *c, gfn_object obj,
                                 void **data, size_t *size)
 {
-	gfn_shm_req rq = {.op = GFN_SHM_OP_MAP, .id_hi = obj.hi,
-	                  .id_lo = obj.lo};
+	gfn_shm_req rq = {
+	        .op = GFN_SHM_OP_MAP, .id_hi = obj.hi, .id_lo = obj.lo};
 	gfn_shm_rep rp = {0};
 	gfn_status s;
 
@@ -377,9 +385,10 @@ gfn_status gfn_store_client_write(gfn_store_client *c, gfn_object obj,
 	if ((s = gfn_store_client_map(c, obj, &p, &size)) != GFN_OK)
 		return s;
 	if (off > size || len > size - off)
-		return gfn__fail(GFN_ERANGE,
-		                 "write of %zu bytes at %zu passes the end (%zu)",
-		                 len, off, size);
+		return gfn__fail(
+		        GFN_ERANGE,
+		        "write of %zu bytes at %zu passes the end (%zu)", len,
+		        off, size);
 	if (len)
 		memcpy((char *)p + off, src, len);
 	return GFN_OK;
@@ -393,8 +402,8 @@ gfn_status gfn_store_client_seal(gfn_store_client *c, gfn_object obj)
 gfn_status gfn_store_client_get(gfn_store_client *c, gfn_object obj,
                                 gfn_object_view *view)
 {
-	gfn_shm_req rq = {.op = GFN_SHM_OP_GET, .id_hi = obj.hi,
-	                  .id_lo = obj.lo};
+	gfn_shm_req rq = {
+	        .op = GFN_SHM_OP_GET, .id_hi = obj.hi, .id_lo = obj.lo};
 	gfn_shm_rep rp = {0};
 	gfn_status s;
 	void *data;
@@ -462,7 +471,8 @@ gfn_status gfn_store_client_attach(const char *socket_path,
 	gfn_status s;
 
 	if (!socket_path || !out)
-		return gfn__fail(GFN_EINVAL, "socket_path and out are required");
+		return gfn__fail(GFN_EINVAL,
+		                 "socket_path and out are required");
 	*out = NULL;
 	c = calloc(1, sizeof(*c));
 	if (!c)

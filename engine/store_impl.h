@@ -18,9 +18,9 @@
 #define CHUNK (1u << CHUNK_SHIFT) /* slots per table chunk */
 #define NIL UINT32_MAX            /* no slot, segment or block */
 #define G GFN_SHM_GRANULE
-#define MAX_SEGS 4096                /* segments mapped at once */
-#define MAX_TENANTS 1024             /* distinct tenants (power of 2) */
-#define RAND_WORDS 32                /* ids drawn per getrandom call */
+#define MAX_SEGS 4096                  /* segments mapped at once */
+#define MAX_TENANTS 1024               /* distinct tenants (power of 2) */
+#define RAND_WORDS 32                  /* ids drawn per getrandom call */
 #define DEFAULT_SEG ((size_t)64 << 20) /* segment size by default */
 #define MIN_SEG ((size_t)64 << 10)     /* smallest segment */
 
@@ -44,11 +44,11 @@ typedef struct tenant_rec {
 } tenant_rec;
 
 typedef struct seg {
-	gfn_shm_map map;   /* memfd and the engine's mapping */
-	uint32_t id;       /* what clients call it; never reused */
-	tenant_rec *t;     /* owner */
-	uint32_t live;     /* allocated blocks */
-	uint32_t head;     /* record of its first block */
+	gfn_shm_map map; /* memfd and the engine's mapping */
+	uint32_t id;     /* what clients call it; never reused */
+	tenant_rec *t;   /* owner */
+	uint32_t live;   /* allocated blocks */
+	uint32_t head;   /* record of its first block */
 } seg;
 
 typedef struct slot {
@@ -92,14 +92,14 @@ struct gfn_store {
 	uint32_t nsegs;       /* segments mapped */
 	uint32_t next_seg_id; /* id of the next segment */
 	uint32_t epoch;       /* bumped when a segment is retired */
-	tenant_rec *tenants[MAX_TENANTS]; /* open addressing by id */
-	tenant_rec *engine_t;             /* tenant 0 */
-	uint64_t rnd[RAND_WORDS];         /* ids from getrandom */
-	unsigned nrnd;                    /* words of rnd left */
-	uint64_t evictions;               /* objects evicted */
-	uint64_t retired;                 /* segments retired */
-	uint64_t host_allocs;             /* tables, tenants, segments */
-	gfn_region_fn on_region;          /* new region hook */
+	tenant_rec *tenants[MAX_TENANTS];  /* open addressing by id */
+	tenant_rec *engine_t;              /* tenant 0 */
+	uint64_t rnd[RAND_WORDS];          /* ids from getrandom */
+	unsigned nrnd;                     /* words of rnd left */
+	uint64_t evictions;                /* objects evicted */
+	uint64_t retired;                  /* segments retired */
+	uint64_t host_allocs;              /* tables, tenants, segments */
+	gfn_region_fn on_region;           /* new region hook */
 	gfn_region_gone_fn on_region_gone; /* region going hook */
 	void *region_ctx;                  /* their argument */
 	int closing;                       /* shut down: no new segment */

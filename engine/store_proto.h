@@ -37,18 +37,18 @@ enum gfn_shm_op {
 };
 
 typedef struct gfn_shm_req {
-	uint32_t magic;                   /* GFN_SHM_PROTO_MAGIC */
-	uint16_t version;                 /* GFN_SHM_PROTO_VERSION */
-	uint16_t op;                      /* enum gfn_shm_op */
-	uint32_t seq;                     /* echoed by the reply */
-	uint32_t dtype;                   /* CREATE */
-	int32_t ndim;                     /* CREATE */
-	uint32_t seg;                     /* SEGMENT: its id */
-	uint64_t id_hi, id_lo;            /* the object, for object ops */
-	int64_t shape[GFN_MAX_DIMS];      /* CREATE */
-	uint32_t nsegs;                   /* SEG_LIVE: entries in segs */
-	uint32_t segs[GFN_SHM_LIVE_MAX];  /* SEG_LIVE: segment ids */
-	uint32_t pad;                     /* zero */
+	uint32_t magic;                  /* GFN_SHM_PROTO_MAGIC */
+	uint16_t version;                /* GFN_SHM_PROTO_VERSION */
+	uint16_t op;                     /* enum gfn_shm_op */
+	uint32_t seq;                    /* echoed by the reply */
+	uint32_t dtype;                  /* CREATE */
+	int32_t ndim;                    /* CREATE */
+	uint32_t seg;                    /* SEGMENT: its id */
+	uint64_t id_hi, id_lo;           /* the object, for object ops */
+	int64_t shape[GFN_MAX_DIMS];     /* CREATE */
+	uint32_t nsegs;                  /* SEG_LIVE: entries in segs */
+	uint32_t segs[GFN_SHM_LIVE_MAX]; /* SEG_LIVE: segment ids */
+	uint32_t pad;                    /* zero */
 } gfn_shm_req;
 
 typedef struct gfn_shm_rep {

@@ -35,9 +35,9 @@
 #include "engine/store_proto.h"
 #include "runtime/util.h"
 
-#define MAX_CONNS 256           /* client connections at once */
-#define LEDGER_MAX (1u << 20)   /* distinct objects one client holds */
-#define CMSG_FDS 8              /* descriptors we make room to receive */
+#define MAX_CONNS 256         /* client connections at once */
+#define LEDGER_MAX (1u << 20) /* distinct objects one client holds */
+#define CMSG_FDS 8            /* descriptors we make room to receive */
 
 typedef struct lentry {
 	uint64_t hi, lo; /* object id; hi == 0: empty */
@@ -77,7 +77,8 @@ static long ledger_find(const conn *c, gfn_object id)
 {
 	if (!c->cap)
 		return -1;
-	for (uint32_t i = hash_id(id.lo, c->cap - 1);; i = (i + 1) & (c->cap - 1)) {
+	for (uint32_t i = hash_id(id.lo, c->cap - 1);;
+	     i = (i + 1) & (c->cap - 1)) {
 		if (!c->tab[i].hi)
 			return -1;
 		if (c->tab[i].hi == id.hi && c->tab[i].lo == id.lo)
@@ -240,8 +241,8 @@ static gfn_status op_create(gfn_store_server *srv, conn *c,
 	return GFN_OK;
 }
 
-static gfn_status op_get(gfn_store_server *srv, conn *c,
-                         const gfn_shm_req *rq, gfn_shm_rep *rp)
+static gfn_status op_get(gfn_store_server *srv, conn *c, const gfn_shm_req *rq,
+                         gfn_shm_rep *rp)
 {
 	gfn_store_loc loc;
 	gfn_status s = ledger_reserve(c);
@@ -255,8 +256,8 @@ static gfn_status op_get(gfn_store_server *srv, conn *c,
 	return GFN_OK;
 }
 
-static gfn_status op_map(gfn_store_server *srv, conn *c,
-                         const gfn_shm_req *rq, gfn_shm_rep *rp)
+static gfn_status op_map(gfn_store_server *srv, conn *c, const gfn_shm_req *rq,
+                         gfn_shm_rep *rp)
 {
 	gfn_store_loc loc;
 	gfn_status s = gfn_store_map_as(srv->st, c->tenant, req_id(rq), &loc);
@@ -294,8 +295,10 @@ static gfn_status op_seg_live(gfn_store_server *srv, conn *c,
                               const gfn_shm_req *rq, gfn_shm_rep *rp)
 {
 	if (rq->nsegs > GFN_SHM_LIVE_MAX)
-		return gfn__fail(GFN_EINVAL, "%u segments asked about, at "
-		                 "most %d", rq->nsegs, GFN_SHM_LIVE_MAX);
+		return gfn__fail(GFN_EINVAL,
+		                 "%u segments asked about, at "
+		                 "most %d",
+		                 rq->nsegs, GFN_SHM_LIVE_MAX);
 	rp->live = gfn_store_segments_live(srv->st, c->tenant, rq->nsegs,
 	                                   rq->segs);
 	return GFN_OK;
@@ -564,16 +567,16 @@ static gfn_status bind_path(gfn_store_server *srv,
 	if (!bind(srv->lfd, sa, sizeof(*addr)))
 		return GFN_OK;
 	if (errno != EADDRINUSE)
-		return gfn__fail(GFN_ESYS, "cannot bind %s: %s",
-		                 addr->sun_path, strerror(errno));
+		return gfn__fail(GFN_ESYS, "cannot bind %s: %s", addr->sun_path,
+		                 strerror(errno));
 	if (!stale(addr))
 		return gfn__fail(GFN_EEXIST,
 		                 "%s is in use (another engine listens there, "
 		                 "or it is not a socket)",
 		                 addr->sun_path);
 	if (unlink(addr->sun_path) || bind(srv->lfd, sa, sizeof(*addr)))
-		return gfn__fail(GFN_ESYS, "cannot bind %s: %s",
-		                 addr->sun_path, strerror(errno));
+		return gfn__fail(GFN_ESYS, "cannot bind %s: %s", addr->sun_path,
+		                 strerror(errno));
 	return GFN_OK;
 }
 
@@ -588,8 +591,8 @@ static gfn_status listen_on(gfn_store_server *srv, const char *path)
 		                 "than %zu bytes",
 		                 path, sizeof(addr.sun_path) - 1);
 	snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path);
-	srv->lfd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK,
-	                  0);
+	srv->lfd = socket(AF_UNIX,
+	                  SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (srv->lfd < 0)
 		return gfn__fail(GFN_ESYS, "socket: %s", strerror(errno));
 	if ((s = bind_path(srv, &addr)) != GFN_OK)
@@ -640,7 +643,8 @@ void gfn__store_server_stop(gfn_store_server *srv)
 		return;
 	if (srv->started) {
 		if (write(srv->efd, &one, sizeof(one)) != sizeof(one))
-			gfn__log(GFN_LOG_ERROR, "store: cannot stop the server");
+			gfn__log(GFN_LOG_ERROR,
+			         "store: cannot stop the server");
 		pthread_join(srv->thread, NULL);
 	}
 	if (srv->lfd >= 0) {

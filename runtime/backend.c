@@ -18,6 +18,14 @@ static const gfn_backend_ops *const all_backends[] = {
 #endif
 };
 
+/* One more backend, for tests of the engine (a fault-injecting fake). */
+static const gfn_backend_ops *extra_backend;
+
+void gfn__backend_set_extra(const gfn_backend_ops *ops)
+{
+	extra_backend = ops;
+}
+
 gfn_status gfn_backend_check(const gfn_backend_ops *ops)
 {
 	const char *name = ops && ops->name ? ops->name : "(unnamed)";
@@ -45,9 +53,12 @@ gfn_status gfn_backends_probe(unsigned mask, unsigned cpu_devices,
 	int count;
 
 	*n = 0;
-	for (size_t i = 0; i < nall && *n < GFN_MAX_BACKENDS; i++) {
-		const gfn_backend_ops *ops = all_backends[i];
+	for (size_t i = 0; i <= nall && *n < GFN_MAX_BACKENDS; i++) {
+		const gfn_backend_ops *ops =
+		        i < nall ? all_backends[i] : extra_backend;
 
+		if (!ops)
+			continue;
 		if (!(ops->kind & mask))
 			continue;
 		s = gfn_backend_check(ops);

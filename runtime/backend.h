@@ -187,6 +187,13 @@ typedef struct gfn_backend {
 gfn_status gfn_backends_probe(unsigned mask, unsigned cpu_devices,
                               gfn_backend *out, int *n);
 
+/*
+ * Probe ops after the compiled-in backends, in engines created from now
+ * on (NULL: none). For tests of the engine only: a fake backend with
+ * fault injection. Not thread-safe against engine creation.
+ */
+void gfn__backend_set_extra(const gfn_backend_ops *ops);
+
 /* Check that ops has a known version and every mandatory member. */
 gfn_status gfn_backend_check(const gfn_backend_ops *ops);
 

@@ -555,6 +555,9 @@ typedef struct gfn_stats {
 	                               instead of compiled */
 	uint64_t device_allocs;     /* device memory taken from a driver
 	                               (pool chunks) */
+	uint64_t device_resets;     /* devices rebuilt after a fault that
+	                               poisoned their context */
+	uint64_t devices_retired;   /* devices given up after such a fault */
 } gfn_stats;
 
 GFN_API gfn_status gfn_engine_stats(gfn_engine *e, gfn_stats *out);
