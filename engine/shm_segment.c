@@ -71,6 +71,15 @@ static uint32_t checksum(const uint64_t *w, const uint64_t *mask, int n)
 	return h;
 }
 
+/* Words from..NW-1 (reserved) are zero. */
+static int reserved_zero(const uint64_t *w, int from)
+{
+	for (int i = from; i < NW; i++)
+		if (w[i])
+			return 0;
+	return 1;
+}
+
 uint64_t gfn__shm_block_bytes(uint64_t size)
 {
 	if (size > UINT64_MAX - 2 * GFN_SHM_GRANULE)
@@ -121,7 +130,7 @@ gfn_status gfn__shm_seg_parse(const void *base, size_t len,
 		                 (unsigned)(uint32_t)w[1],
 		                 (unsigned)(w[1] >> 32), GFN_SHM_VERSION,
 		                 GFN_SHM_GRANULE);
-	if ((uint32_t)w[5] != checksum(w, NULL, 5))
+	if (w[5] != checksum(w, NULL, 5) || !reserved_zero(w, 6))
 		return gfn__fail(GFN_EINVAL, "segment header: bad checksum");
 	if (w[3] != len || w[4] != GFN_SHM_GRANULE)
 		return gfn__fail(GFN_EINVAL,
@@ -288,7 +297,7 @@ gfn_status gfn__shm_slot_parse(const void *seg_base, size_t len, uint64_t off,
 	if ((s = check_tensor(w, &bytes)) != GFN_OK ||
 	    (s = check_block(w, len, off, bytes)) != GFN_OK)
 		return s;
-	if ((uint32_t)w[15] != checksum(w, slot_mask, NW - 1))
+	if (w[15] != checksum(w, slot_mask, NW - 1))
 		return gfn__fail(GFN_EINVAL,
 		                 "slot header at %llu: bad checksum",
 		                 (unsigned long long)off);

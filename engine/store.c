@@ -492,7 +492,9 @@ static gfn_status lookup_error(gfn_store *st, gfn_object id)
 	if (!id.hi || !gen || i >= st->nchunks * CHUNK)
 		return fail_id(GFN_ENOENT, id, "does not exist");
 	e = at(st, i);
-	if (e->gen == gen && e->hi != id.hi && e->state != ST_FREE)
+	/* A slot's generation moves on when its object is freed, so one at
+	   or past the slot's was never issued, or was forged. */
+	if (gen > e->gen || (gen == e->gen && (e->hi != id.hi || !e->hi)))
 		return fail_id(GFN_ENOENT, id, "does not exist");
 	return fail_id(GFN_ESTALE, id, "was deleted or evicted");
 }

@@ -431,6 +431,9 @@ static int serve_one(gfn_store_server *srv, conn *c)
 	}
 	rep_status(&rp, s);
 	drop = send_rep(c, &rp, s == GFN_OK ? fd : -1);
+	if (drop) /* its socket is full: it does not read its replies */
+		gfn__log(GFN_LOG_INFO, "store: dropping client pid %d: %s",
+		         (int)c->pid, "it does not take its replies");
 	if (fd >= 0)
 		close(fd);
 	return drop;

@@ -204,11 +204,14 @@ static void conform_one(gfn_engine *e, const builtin *b, size_t n,
 
 int main(void)
 {
-	gfn_engine *e = test_engine(); /* every backend present */
+	gfn_engine *e;
+	gfn_config cfg;
 	gfn_device_info info;
 	uint64_t rng = 12345;
 	size_t ndev;
 
+	gfn_config_init(&cfg); /* every backend present */
+	e = test_engine_with(&cfg);
 	ASSERT_OK(gfn_builtins_register(e));
 	ASSERT_OK(gfn_device_count(e, &ndev));
 	ASSERT_OK(gfn_device_get_info(e, 0, &info));
