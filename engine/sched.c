@@ -589,16 +589,18 @@ void gfn__workers_stop(gfn_engine *e)
 		atomic_fetch_add(&d->wake_seq, 1);
 		gfn__futex_wake(&d->wake_seq, INT32_MAX);
 	}
+	/* Join every worker before freeing any: a worker still running may
+	   wake another device's workers (re-placed work). */
+	for (int i = 0; i < e->ndev; i++)
+		for (unsigned k = 0; k < e->devs[i].nworkers; k++)
+			if (e->devs[i].workers[k].started)
+				pthread_join(e->devs[i].workers[k].thread, NULL);
 	for (int i = 0; i < e->ndev; i++) {
 		gfn_dev *d = &e->devs[i];
 
-		for (unsigned k = 0; k < d->nworkers; k++) {
-			gfn_worker *w = &d->workers[k];
-			if (w->started)
-				pthread_join(w->thread, NULL);
-			if (w->bq)
-				d->ops->queue_destroy(w->bq);
-		}
+		for (unsigned k = 0; k < d->nworkers; k++)
+			if (d->workers[k].bq)
+				d->ops->queue_destroy(d->workers[k].bq);
 		free(d->workers);
 		d->workers = NULL;
 		d->nworkers = 0;
