@@ -87,25 +87,18 @@ static gfn_status remember_region(gfn_engine *e, int dev, void *handle,
 static gfn_status make_store(gfn_engine *e)
 {
 	gfn_store_config sc;
-	gfn_status s;
 
-	/* Size classes round up, so the pool may hold up to twice what
-	   objects use; the store enforces the capacity on object bytes. */
-	s = gfn_hostmem_create(2 * e->cfg.store_capacity + ((size_t)1 << 21),
-	                       &e->mem);
-	if (s != GFN_OK)
-		return s;
 	memset(&sc, 0, sizeof(sc));
 	sc.capacity = e->cfg.store_capacity;
 	sc.max_objects = e->cfg.max_objects;
-	sc.mem = e->mem;
 	sc.segment_size = e->cfg.segment_size;
 	sc.tenant_quota = e->cfg.tenant_quota_bytes;
 	sc.socket_path = e->cfg.store_socket;
+	/* Every segment is registered with every device once, and dropped
+	   when the store gives the segment back. */
 	sc.on_region = gfn__region_register;
+	sc.on_region_gone = gfn__region_gone;
 	sc.region_ctx = e;
-	/* Object memory comes from this pool: register each slab. */
-	gfn_hostmem_on_slab(e->mem, gfn__region_register, e);
 	return gfn_store_create(&sc, &e->store);
 }
 
@@ -144,6 +137,27 @@ gfn_status gfn__region_register(void *engine, void *base, size_t len)
 	}
 	pthread_mutex_unlock(&e->reg_lock);
 	return s;
+}
+
+void gfn__region_gone(void *engine, void *base, size_t len)
+{
+	gfn_engine *e = engine;
+
+	(void)len;
+	pthread_mutex_lock(&e->reg_lock);
+	for (size_t k = 0; k < e->nregs;) {
+		gfn_reg *r = &e->regs[k];
+		gfn_dev *d = &e->devs[r->dev];
+
+		if (r->base != base) {
+			k++;
+			continue;
+		}
+		if (r->handle)
+			gfn_backend_host_unregister(d->ops, d->bdev, r->handle);
+		*r = e->regs[--e->nregs]; /* order does not matter */
+	}
+	pthread_mutex_unlock(&e->reg_lock);
 }
 
 void gfn__regions_unregister(gfn_engine *e)
@@ -212,7 +226,6 @@ void gfn_engine_destroy(gfn_engine *e)
 	gfn__registry_fini(e);      /* unloads kernels: before the devices */
 	gfn__regions_unregister(e); /* before the store unmaps them */
 	gfn_store_destroy(e->store);
-	gfn_hostmem_destroy(e->mem);
 	gfn__devices_close(e);
 	gfn__jobs_fini(e);
 	gfn_kcache_close(e->kcache);
@@ -530,17 +543,20 @@ gfn_status gfn_engine_stats(gfn_engine *e, gfn_stats *out)
 	out->submitted = atomic_load(&e->submitted);
 	out->canceled = atomic_load(&e->canceled);
 	out->rejected_busy = atomic_load(&e->rejected_busy);
-	out->host_allocs = atomic_load(&e->host_allocs) +
-	                   gfn_hostmem_os_allocs(e->mem) + ss.host_allocs;
+	out->host_allocs = atomic_load(&e->host_allocs) + ss.host_allocs;
 	out->context_creates = atomic_load(&e->context_creates);
 	out->kernel_compiles = atomic_load(&e->kernel_compiles);
 	out->kernel_cache_hits = atomic_load(&e->kernel_cache_hits);
 	out->device_resets = atomic_load(&e->device_resets);
 	out->devices_retired = atomic_load(&e->devices_retired);
+	/* reg_lock: a device recovery replaces pools under it. */
+	pthread_mutex_lock(&e->reg_lock);
+	out->device_allocs = atomic_load(&e->dead_device_allocs);
 	for (int i = 0; i < e->ndev; i++)
 		if (e->devs[i].pool)
 			out->device_allocs +=
 			        gfn_devmem_driver_allocs(e->devs[i].pool);
+	pthread_mutex_unlock(&e->reg_lock);
 	out->pinnings = atomic_load(&e->pinnings);
 	out->input_copies = atomic_load(&e->input_copies);
 	for (int i = 0; i < e->ndev; i++)

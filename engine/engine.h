@@ -35,6 +35,12 @@ typedef struct gfn_fn {
 	char *ocl_source;                     /* its source (owned) */
 	char *ocl_options;                    /* build options (owned) */
 	char ocl_name[64];                    /* kernel name */
+	int has_cuda;                         /* CUDA version given */
+	void *cuda_image;                     /* its module image (owned) */
+	size_t cuda_image_len;                /* bytes of it */
+	char *cuda_source;                    /* or its CUDA C (owned) */
+	char *cuda_options;                   /* NVRTC options (owned) */
+	char cuda_name[64];                   /* kernel name */
 	gfn_bkernel *kernel[GFN_MAX_DEVICES]; /* per device; NULL: can't */
 	uint64_t runs_on; /* devices it was loaded on (fixed) */
 	uint32_t slot;    /* registry slot */
@@ -130,7 +136,6 @@ struct gfn_engine {
 	int nbackends;                          /* how many */
 	gfn_dev *devs;                          /* devices */
 	int ndev;                               /* how many */
-	gfn_hostmem *mem;                       /* host pool for objects */
 	gfn_store *store;                       /* objects */
 	gfn_kcache *kcache;                     /* compiled kernels */
 	pthread_mutex_t reg_lock;               /* guards regs */
@@ -164,6 +169,8 @@ struct gfn_engine {
 	_Atomic uint64_t input_copies;
 	_Atomic uint64_t device_resets;   /* poisoned devices rebuilt */
 	_Atomic uint64_t devices_retired; /* poisoned devices given up */
+	_Atomic uint64_t
+	        dead_device_allocs; /* of pools reset devices dropped */
 };
 
 #define GFN_JOB_SHIFT 10
@@ -218,6 +225,8 @@ void gfn__job_finish(gfn_engine *e, gfn_job *j, gfn_status status);
 gfn_status gfn__devices_open(gfn_engine *e);
 /* Register a new host region with every device (store region hook). */
 gfn_status gfn__region_register(void *engine, void *base, size_t len);
+/* Unregister a region the store gives back (store region-gone hook). */
+void gfn__region_gone(void *engine, void *base, size_t len);
 void gfn__regions_unregister(gfn_engine *e);
 void gfn__devices_close(gfn_engine *e);
 gfn_status gfn__workers_start(gfn_engine *e);

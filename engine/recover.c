@@ -105,6 +105,9 @@ static void drop_context_handles(gfn_engine *e, gfn_dev *d)
 	drop_queues(d);
 	kernels(e, d, 0);
 	regions(e, d, 0);
+	if (d->pool) /* keep device_allocs monotonic across the rebuild */
+		atomic_fetch_add(&e->dead_device_allocs,
+		                 gfn_devmem_driver_allocs(d->pool));
 	gfn_devmem_destroy(d->pool);
 	d->pool = NULL;
 }

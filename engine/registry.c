@@ -43,11 +43,20 @@ gfn_status gfn__registry_init(gfn_engine *e)
 	return GFN_OK;
 }
 
-/* Unload the kernels and free fn. Caller holds fn_lock or is alone. */
-static void fn_free(gfn_engine *e, gfn_fn *fn)
+/* The copies fn owns of its kernels' sources, images and options. */
+static void fn_free_copies(gfn_fn *fn)
 {
 	free(fn->ocl_source);
 	free(fn->ocl_options);
+	free(fn->cuda_image);
+	free(fn->cuda_source);
+	free(fn->cuda_options);
+}
+
+/* Unload the kernels and free fn. Caller holds fn_lock or is alone. */
+static void fn_free(gfn_engine *e, gfn_fn *fn)
+{
+	fn_free_copies(fn);
 	for (int d = 0; d < e->ndev; d++)
 		if (fn->kernel[d])
 			e->devs[d].ops->kernel_unload(e->devs[d].bdev,
@@ -106,10 +115,8 @@ static gfn_status check_spec(const gfn_tensor_spec *t, const char *what,
 	return GFN_OK;
 }
 
-static gfn_status check_work(const gfn_function_desc *d)
+static gfn_status check_work(const gfn_function_desc *d, const gfn_work_rule *w)
 {
-	const gfn_work_rule *w = &d->opencl->work;
-
 	if (w->kind < GFN_WORK_ELEMENTS || w->kind > GFN_WORK_FIXED)
 		return gfn__fail(GFN_EINVAL, "%s: unknown work kind %d",
 		                 d->name, (int)w->kind);
@@ -132,7 +139,33 @@ static gfn_status check_opencl(const gfn_function_desc *d)
 		                 "%s: OpenCL source and a kernel name of 1..63 "
 		                 "chars are required",
 		                 d->name);
-	return check_work(d);
+	return check_work(d, &k->work);
+}
+
+static int same_work(const gfn_work_rule *a, const gfn_work_rule *b)
+{
+	return a->kind == b->kind && a->tensor == b->tensor &&
+	       !memcmp(a->global, b->global, sizeof(a->global)) &&
+	       !memcmp(a->local, b->local, sizeof(a->local)) &&
+	       !a->pass_sizes == !b->pass_sizes;
+}
+
+static gfn_status check_cuda(const gfn_function_desc *d)
+{
+	const gfn_cuda_kernel *k = d->cuda;
+
+	if (!k->image == !k->source || !k->name || !k->name[0] ||
+	    strlen(k->name) > 63)
+		return gfn__fail(GFN_EINVAL,
+		                 "%s: CUDA needs an image or source (one of "
+		                 "them) and a kernel name of 1..63 chars",
+		                 d->name);
+	/* The engine keeps one work rule per function (fn->work). */
+	if (d->opencl && !same_work(&d->opencl->work, &k->work))
+		return gfn__fail(GFN_EINVAL,
+		                 "%s: the OpenCL and CUDA work rules differ",
+		                 d->name);
+	return check_work(d, &k->work);
 }
 
 static gfn_status check_desc(const gfn_function_desc *d)
@@ -155,11 +188,14 @@ static gfn_status check_desc(const gfn_function_desc *d)
 	    (d->n_params && !d->params))
 		return gfn__fail(GFN_EINVAL, "%s: a signature array is NULL",
 		                 d->name);
-	if (!d->cpu_fn && !d->opencl)
-		return gfn__fail(GFN_EINVAL,
-		                 "%s: no implementation (cpu_fn or opencl)",
-		                 d->name);
+	if (!d->cpu_fn && !d->opencl && !d->cuda)
+		return gfn__fail(
+		        GFN_EINVAL,
+		        "%s: no implementation (cpu_fn, opencl or cuda)",
+		        d->name);
 	if (d->opencl && (s = check_opencl(d)) != GFN_OK)
+		return s;
+	if (d->cuda && (s = check_cuda(d)) != GFN_OK)
 		return s;
 	for (size_t k = 0; k < d->n_inputs; k++)
 		if ((s = check_spec(&d->inputs[k], "input", k, 0, &bound)))
@@ -203,6 +239,17 @@ int gfn__fn_source(gfn_engine *e, const gfn_fn *fn, const gfn_dev *dev,
 		src->text = fn->ocl_source;
 		src->options = fn->ocl_options;
 		src->entry = fn->ocl_name;
+		src->kcache = e->kcache;
+		return 1;
+	}
+	if (dev->ops->kind == GFN_BACKEND_CUDA && fn->has_cuda) {
+		src->kind =
+		        fn->cuda_image ? GFN_KSRC_CUDA_PTX : GFN_KSRC_CUDA_C;
+		src->text = fn->cuda_image ? fn->cuda_image : fn->cuda_source;
+		src->len = fn->cuda_image ? fn->cuda_image_len
+		                          : strlen(fn->cuda_source);
+		src->options = fn->cuda_options;
+		src->entry = fn->cuda_name;
 		src->kcache = e->kcache;
 		return 1;
 	}
@@ -250,6 +297,27 @@ static gfn_status copy_opencl(gfn_fn *fn, const gfn_opencl_kernel *k)
 	return fn->ocl_source && fn->ocl_options ? GFN_OK : GFN_ENOMEM;
 }
 
+/* Own copies of k's image (NUL-padded; PTX text keeps its NUL in the
+   length) or source, and its options. */
+static gfn_status copy_cuda(gfn_fn *fn, const gfn_cuda_kernel *k)
+{
+	fn->has_cuda = 1;
+	fn->work = k->work; /* the same as OpenCL's when both are given */
+	strcpy(fn->cuda_name, k->name); /* length checked: < 64 */
+	fn->cuda_options = strdup(k->options ? k->options : "");
+	if (k->source) {
+		fn->cuda_source = strdup(k->source);
+		return fn->cuda_source && fn->cuda_options ? GFN_OK
+		                                           : GFN_ENOMEM;
+	}
+	fn->cuda_image_len = k->image_len ? k->image_len : strlen(k->image) + 1;
+	fn->cuda_image = calloc(1, fn->cuda_image_len + 1);
+	if (!fn->cuda_image || !fn->cuda_options)
+		return GFN_ENOMEM;
+	memcpy(fn->cuda_image, k->image, fn->cuda_image_len);
+	return GFN_OK;
+}
+
 static gfn_fn *fn_make(const gfn_function_desc *d)
 {
 	gfn_fn *fn = calloc(1, sizeof(*fn));
@@ -266,8 +334,9 @@ static gfn_fn *fn_make(const gfn_function_desc *d)
 		fn->par[k] = d->params[k].type;
 	fn->cpu_fn = d->cpu_fn;
 	fn->cpu_user = d->user;
-	if (d->opencl && copy_opencl(fn, d->opencl) != GFN_OK) {
-		free(fn->ocl_source);
+	if ((d->opencl && copy_opencl(fn, d->opencl) != GFN_OK) ||
+	    (d->cuda && copy_cuda(fn, d->cuda) != GFN_OK)) {
+		fn_free_copies(fn);
 		free(fn);
 		return NULL;
 	}

@@ -594,7 +594,8 @@ void gfn__workers_stop(gfn_engine *e)
 	for (int i = 0; i < e->ndev; i++)
 		for (unsigned k = 0; k < e->devs[i].nworkers; k++)
 			if (e->devs[i].workers[k].started)
-				pthread_join(e->devs[i].workers[k].thread, NULL);
+				pthread_join(e->devs[i].workers[k].thread,
+				             NULL);
 	for (int i = 0; i < e->ndev; i++) {
 		gfn_dev *d = &e->devs[i];
 

@@ -84,7 +84,8 @@ gfn_status gfn__shm_seg_parse(const void *base, size_t len,
 
 /* Write a whole slot header at its offset sl->off (engine side). */
 void gfn__shm_slot_write(void *seg_base, const gfn_shm_slot *sl);
-/* Publish new state and references of a written header. */
+/* Publish new state and references of a written header (only state,
+   dtype, ndim, tenant, refs and off of sl are used). */
 void gfn__shm_slot_update(void *seg_base, const gfn_shm_slot *sl);
 /* Mark the block at off free (clears the magic: stale readers fail). */
 void gfn__shm_slot_clear(void *seg_base, uint64_t off);

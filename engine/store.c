@@ -193,10 +193,17 @@ void gfn__store_to_shm(gfn_store *st, uint32_t i, gfn_shm_slot *h)
 /* Publish slot i's state and references in its header. */
 static void publish(gfn_store *st, uint32_t i)
 {
-	gfn_shm_slot h;
+	slot *e = at(st, i);
+	gfn_shm_slot h = {
+	        .tenant = e->t->id,
+	        .refs = e->refs,
+	        .state = e->state == ST_SEALED ? GFN_SHM_SEALED : GFN_SHM_OPEN,
+	        .dtype = (uint8_t)e->dtype,
+	        .ndim = (uint8_t)e->ndim,
+	        .off = e->off,
+	};
 
-	gfn__store_to_shm(st, i, &h);
-	gfn__shm_slot_update(st->segs[at(st, i)->seg]->map.base, &h);
+	gfn__shm_slot_update(st->segs[e->seg]->map.base, &h);
 }
 
 /*
@@ -343,8 +350,7 @@ static gfn_status add_segment(gfn_store *st, tenant_rec *t, uint32_t g)
 	if (size / G - 1 > UINT32_MAX)
 		return gfn__fail(GFN_ENOMEM, "a %zu-byte segment is too big",
 		                 size);
-	if (st->closing || size > st->budget - st->mapped ||
-	    (idx = free_seg_index(st)) == NIL)
+	if (size > st->budget - st->mapped || (idx = free_seg_index(st)) == NIL)
 		return GFN_EBUSY;
 	if ((s = map_segment(st, t, size, idx)) != GFN_OK)
 		return s;
@@ -1146,7 +1152,9 @@ gfn_status gfn_store_create(const gfn_store_config *cfg, gfn_store **out)
 	pthread_mutex_init(&st->server_lock, NULL);
 	s = init(st, cfg);
 	if (s == GFN_OK && cfg->socket_path)
-		s = gfn__store_server_start(st, cfg->socket_path, &st->server);
+		s = gfn__store_server_start(st, cfg->socket_path,
+		                            cfg->attach_timeout_ms,
+		                            &st->server);
 	if (s != GFN_OK) {
 		char why[512];
 
@@ -1169,9 +1177,6 @@ void gfn_store_shutdown(gfn_store *st)
 	st->server = NULL;
 	pthread_mutex_unlock(&st->server_lock);
 	gfn__store_server_stop(srv); /* its thread uses the store lock */
-	pthread_mutex_lock(&st->lock);
-	st->closing = 1;
-	pthread_mutex_unlock(&st->lock);
 }
 
 void gfn_store_destroy(gfn_store *st)

@@ -47,9 +47,10 @@ typedef struct gfn_store_config {
 	                        big for one gets a segment of its own */
 	size_t tenant_quota; /* most object bytes a tenant other than 0 may
 	                        hold; 0: no quota but the capacity */
-	const char *socket_path; /* unix socket for client processes
+	const char *socket_path;    /* unix socket for client processes
 	                            (store_server.c); NULL: none */
-	gfn_hostmem *mem;        /* unused: object data comes from segments */
+	unsigned attach_timeout_ms; /* a connection that has not attached
+	                               by then is dropped; 0: 10 s */
 	gfn_region_fn on_region; /* optional: new region hook */
 	gfn_region_gone_fn on_region_gone; /* optional: region going */
 	void *region_ctx;                  /* their argument */
@@ -85,10 +86,10 @@ typedef struct gfn_store_loc {
  */
 gfn_status gfn_store_create(const gfn_store_config *cfg, gfn_store **out);
 /*
- * Stop the listener (closing every client connection) and map no new
- * segment from now on. Idempotent; gfn_store_destroy calls it too. The
- * engine calls it first when it shuts down, so no region appears while
- * it unregisters the others.
+ * Stop the listener: close every client connection (giving back what
+ * each held) and join its thread. Idempotent; gfn_store_destroy calls it
+ * too. The engine calls it first when it shuts down, so that no client
+ * makes a segment appear while it unregisters the regions it knows.
  */
 void gfn_store_shutdown(gfn_store *st);
 void gfn_store_destroy(gfn_store *st);

@@ -102,7 +102,6 @@ struct gfn_store {
 	gfn_region_fn on_region;           /* new region hook */
 	gfn_region_gone_fn on_region_gone; /* region going hook */
 	void *region_ctx;                  /* their argument */
-	int closing;                       /* shut down: no new segment */
 	_Atomic uint64_t clients;          /* attached client processes */
 	pthread_mutex_t server_lock;       /* guards server (shutdown) */
 	gfn_store_server *server;          /* listener, or NULL */

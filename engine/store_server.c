@@ -36,6 +36,7 @@
 #include "runtime/util.h"
 
 #define MAX_CONNS 256         /* client connections at once */
+#define TENANT_CONNS 64       /* of them from one tenant (one uid) */
 #define LEDGER_MAX (1u << 20) /* distinct objects one client holds */
 #define CMSG_FDS 8            /* descriptors we make room to receive */
 
@@ -49,6 +50,7 @@ typedef struct conn {
 	uint32_t tenant; /* uid + 1, from SO_PEERCRED */
 	pid_t pid;       /* the client process, for messages */
 	int attached;    /* ATTACH seen */
+	uint64_t since;  /* accepted at (gfn__now_ns) */
 	lentry *tab;     /* ledger, open addressing, linear probing */
 	uint32_t cap;    /* its size (a power of two), 0 when none */
 	uint32_t n;      /* entries used */
@@ -63,6 +65,7 @@ struct gfn_store_server {
 	int started;            /* thread was created */
 	conn *conns[MAX_CONNS]; /* connections; NULL: free */
 	int nconns;             /* connections open */
+	uint64_t attach_ns;     /* an unattached connection lives this long */
 };
 
 /* ---- ledger ---------------------------------------------------------------- */
@@ -460,7 +463,19 @@ static void drop_conn(gfn_store_server *srv, int k)
 	gfn_store_count_client(srv->st, -1);
 }
 
-/* Take a new connection; its tenant comes from the kernel. */
+static int tenant_conns(const gfn_store_server *srv, uint32_t tenant)
+{
+	int n = 0;
+
+	for (int k = 0; k < MAX_CONNS; k++)
+		n += srv->conns[k] && srv->conns[k]->tenant == tenant;
+	return n;
+}
+
+/*
+ * Take a new connection; its tenant comes from the kernel. One uid may
+ * not take every connection: the others must still get in.
+ */
 static void add_conn(gfn_store_server *srv, int fd)
 {
 	struct ucred cr;
@@ -470,6 +485,7 @@ static void add_conn(gfn_store_server *srv, int fd)
 
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) ||
 	    cr.uid == (uid_t)-1 || srv->nconns == MAX_CONNS ||
+	    tenant_conns(srv, (uint32_t)cr.uid + 1) >= TENANT_CONNS ||
 	    !(c = calloc(1, sizeof(*c)))) {
 		gfn__log(GFN_LOG_WARN, "store: refusing a client (%d open)",
 		         srv->nconns);
@@ -481,6 +497,7 @@ static void add_conn(gfn_store_server *srv, int fd)
 	c->fd = fd;
 	c->tenant = (uint32_t)cr.uid + 1; /* uid 0 is tenant 1, not 0 */
 	c->pid = cr.pid;
+	c->since = gfn__now_ns();
 	srv->conns[k] = c;
 	srv->nconns++;
 	gfn_store_count_client(srv->st, 1);
@@ -512,6 +529,34 @@ static int fill_poll(gfn_store_server *srv, struct pollfd *p, int *who)
 	return n;
 }
 
+/*
+ * Drop connections that never attached in time (a connection that only
+ * holds a slot must not keep it); the poll timeout (ms) until the next
+ * one is due, -1 when none waits.
+ */
+static int expire(gfn_store_server *srv)
+{
+	uint64_t now = gfn__now_ns(), next = UINT64_MAX;
+
+	for (int k = 0; k < MAX_CONNS; k++) {
+		conn *c = srv->conns[k];
+
+		if (!c || c->attached)
+			continue;
+		if (now - c->since >= srv->attach_ns) {
+			gfn__log(GFN_LOG_INFO,
+			         "store: dropping client pid %d: no ATTACH",
+			         (int)c->pid);
+			drop_conn(srv, k);
+		} else if (c->since + srv->attach_ns - now < next) {
+			next = c->since + srv->attach_ns - now;
+		}
+	}
+	if (next == UINT64_MAX)
+		return -1;
+	return next / 1000000 < 60000 ? (int)(next / 1000000) + 1 : 60000;
+}
+
 static void *serve(void *arg)
 {
 	gfn_store_server *srv = arg;
@@ -520,9 +565,9 @@ static void *serve(void *arg)
 
 	pthread_setname_np(pthread_self(), "gfn-store");
 	for (;;) {
-		int n = fill_poll(srv, p, who);
+		int wait = expire(srv), n = fill_poll(srv, p, who);
 
-		if (poll(p, (nfds_t)n, -1) < 0 && errno != EINTR)
+		if (poll(p, (nfds_t)n, wait) < 0 && errno != EINTR)
 			break;
 		if (p[0].revents)
 			break;
@@ -609,6 +654,7 @@ static gfn_status listen_on(gfn_store_server *srv, const char *path)
 }
 
 gfn_status gfn__store_server_start(struct gfn_store *st, const char *path,
+                                   unsigned attach_timeout_ms,
                                    gfn_store_server **out)
 {
 	gfn_store_server *srv = calloc(1, sizeof(*srv));
@@ -619,6 +665,9 @@ gfn_status gfn__store_server_start(struct gfn_store *st, const char *path,
 		return gfn__fail(GFN_ENOMEM, "no memory for the store server");
 	srv->st = st;
 	srv->lfd = srv->efd = -1;
+	srv->attach_ns =
+	        (uint64_t)(attach_timeout_ms ? attach_timeout_ms : 10000) *
+	        1000000u;
 	if ((s = listen_on(srv, path)) != GFN_OK)
 		goto err;
 	srv->efd = eventfd(0, EFD_CLOEXEC);

@@ -1,6 +1,7 @@
 /*
  * builtins.c - the built-in functions: signatures, CPU references, OpenCL
- * kernels (see gfn_builtins.h for what each computes and how accurately).
+ * and CUDA kernels (see gfn_builtins.h for what each computes and how
+ * accurately).
  *
  * The CPU versions are the oracle every other backend is compared with, so
  * they are plain loops that compute in double and round once; speed is the
@@ -9,6 +10,7 @@
 #include "kernels/builtins.h"
 
 #include <math.h>
+#include <pthread.h>
 
 #include "gfn/gfn_builtins.h"
 
@@ -169,6 +171,58 @@ static const gfn_opencl_kernel cl[K_COUNT] = {
                     .pass_sizes = 1}},
 };
 
+/* ---- CUDA kernels -------------------------------------------------------- */
+
+#ifdef GFN_HAVE_CUDA
+/* The kernels/cuda/ files as fatbins (nvcc at build time), embedded by
+   cmake/GfnEmbed.cmake (cu_fatbins.c); one image per .cu file. */
+extern const char gfn_cu_vadd[], gfn_cu_saxpy[], gfn_cu_activation[],
+        gfn_cu_reduce_sum[];
+extern const size_t gfn_cu_vadd_len, gfn_cu_saxpy_len, gfn_cu_activation_len,
+        gfn_cu_reduce_sum_len;
+
+/* The same names and work rules as the OpenCL kernels. image_len is set
+   by cuda_lengths(): an extern length is not a constant expression. */
+static gfn_cuda_kernel cu[K_COUNT] = {
+        [K_VADD] = {gfn_cu_vadd, 0, NULL, NULL, "gfn_vadd", ELEMENTWISE},
+        [K_SAXPY] = {gfn_cu_saxpy, 0, NULL, NULL, "gfn_saxpy", ELEMENTWISE},
+        [K_RELU] = {gfn_cu_activation, 0, NULL, NULL, "gfn_relu", ELEMENTWISE},
+        [K_GELU] = {gfn_cu_activation, 0, NULL, NULL, "gfn_gelu", ELEMENTWISE},
+        [K_TANH] = {gfn_cu_activation, 0, NULL, NULL, "gfn_tanh", ELEMENTWISE},
+        [K_SIGMOID] = {gfn_cu_activation, 0, NULL, NULL, "gfn_sigmoid",
+                       ELEMENTWISE},
+        [K_SUM] = {gfn_cu_reduce_sum,
+                   0,
+                   NULL,
+                   NULL,
+                   "gfn_sum",
+                   {.kind = GFN_WORK_FIXED,
+                    .tensor = 0,
+                    .global = {SUM_WG},
+                    .local = {SUM_WG},
+                    .pass_sizes = 1}},
+};
+
+static pthread_once_t cu_once = PTHREAD_ONCE_INIT;
+
+static void cuda_lengths(void)
+{
+	cu[K_VADD].image_len = gfn_cu_vadd_len;
+	cu[K_SAXPY].image_len = gfn_cu_saxpy_len;
+	cu[K_RELU].image_len = gfn_cu_activation_len;
+	cu[K_GELU].image_len = gfn_cu_activation_len;
+	cu[K_TANH].image_len = gfn_cu_activation_len;
+	cu[K_SIGMOID].image_len = gfn_cu_activation_len;
+	cu[K_SUM].image_len = gfn_cu_reduce_sum_len;
+}
+
+#define CUDA_OF(k) (&cu[k])
+#define CUDA_INIT() pthread_once(&cu_once, cuda_lengths)
+#else
+#define CUDA_OF(k) NULL
+#define CUDA_INIT() ((void)0)
+#endif
+
 /* ---- the table ----------------------------------------------------------- */
 
 #define FN(nm, ins, outs, pars, npars, fn, k, file)                            \
@@ -181,7 +235,8 @@ static const gfn_opencl_kernel cl[K_COUNT] = {
 		 .n_params = npars,                                            \
 		 .params = pars,                                               \
 		 .cpu_fn = fn,                                                 \
-		 .opencl = &cl[k]},                                            \
+		 .opencl = &cl[k],                                             \
+		 .cuda = CUDA_OF(k)},                                          \
 		        file                                                   \
 	}
 
@@ -200,6 +255,7 @@ static const gfn_builtin table[] = {
 
 const gfn_builtin *gfn__builtins(size_t *n)
 {
+	CUDA_INIT();
 	*n = NTABLE;
 	return table;
 }
@@ -210,6 +266,7 @@ gfn_status gfn_builtins_register(gfn_engine *e)
 	gfn_status s = GFN_OK;
 	size_t i;
 
+	CUDA_INIT();
 	for (i = 0; i < NTABLE && s == GFN_OK; i++)
 		s = gfn_function_register(e, &table[i].desc, &fns[i]);
 	if (s == GFN_OK)

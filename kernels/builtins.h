@@ -3,9 +3,12 @@
  * Internal: not API.
  *
  * Each entry is a complete gfn_function_desc: the signature, the CPU
- * reference (cpu_fn) and the OpenCL kernel (opencl: source embedded from
+ * reference (cpu_fn), the OpenCL kernel (opencl: source embedded from
  * kernels/cl/ at build time by cmake/GfnEmbed.cmake, kernel name and work
- * rule, following gfn.h's argument convention). Tests walk the table to
+ * rule, following gfn.h's argument convention) and, where the CUDA
+ * backend is built, the CUDA kernel (cuda: a fatbin nvcc made from
+ * kernels/cuda/ at build time, embedded the same way; same names and
+ * rules). Tests walk the table to
  * build every kernel with a real OpenCL compiler and to check argument
  * lists against the convention.
  */

@@ -377,7 +377,8 @@ static void flooder(struct shm_env *env)
 	rq.op = GFN_SHM_OP_SEG_LIVE;
 	/* Until the engine hangs up on us (EPIPE): its replies pile up. */
 	for (;;) {
-		ssize_t r = send(fd, &rq, sizeof(rq), MSG_DONTWAIT | MSG_NOSIGNAL);
+		ssize_t r =
+		        send(fd, &rq, sizeof(rq), MSG_DONTWAIT | MSG_NOSIGNAL);
 
 		ASSERT_LT(test_now_ns() - t0, 20000000000ull);
 		if (r < 0 && errno == EAGAIN)
@@ -413,6 +414,55 @@ static void shm_bad_wire(void)
 	   flooder's helper left one sealed object. */
 	ASSERT_LE(shm_stats(&env).objects, s0.objects + 1);
 	shm_env_stop(&env);
+}
+
+/* ------------------------------------------------ connections as a resource */
+
+/*
+ * A connection that never attaches is dropped after the attach timeout;
+ * one uid cannot take every connection; both leave the store serving.
+ */
+static void shm_bad_idle_and_many_connections(void)
+{
+	gfn_store_config cfg = {.capacity = 1 << 20,
+	                        .max_objects = 64,
+	                        .attach_timeout_ms = 200};
+	char dir[64] = "/tmp/gfn-shm-XXXXXX", sock[128];
+	struct gfn_shm_req rq = {.op = GFN_SHM_OP_ATTACH};
+	struct gfn_shm_rep rp;
+	int fds[64], idle, extra;
+	gfn_store_client *c;
+	gfn_store *st;
+	uint64_t t0;
+
+	ASSERT_NOT_NULL(mkdtemp(dir));
+	snprintf(sock, sizeof(sock), "%s/s", dir);
+	cfg.socket_path = sock;
+	ASSERT_OK(gfn_store_create(&cfg, &st));
+	t0 = test_now_ns();
+	idle = shm_raw_connect(sock);
+	ASSERT_EQ(shm_raw_recv(idle, &rp, NULL), 0); /* hung up on */
+	ASSERT_GE(test_now_ns() - t0, 150000000ull);
+	close(idle);
+	for (int i = 0; i < 64; i++) {
+		fds[i] = shm_raw_connect(sock);
+		ASSERT_EQ(shm_raw_call(fds[i], &rq, &rp, NULL), GFN_OK);
+	}
+	extra = shm_raw_connect(sock);
+	ASSERT_EQ(shm_raw_call(extra, &rq, &rp, NULL), 1); /* refused */
+	close(extra);
+	for (int i = 0; i < 64; i++)
+		close(fds[i]);
+	for (gfn_store_stats s = {.clients = 1}; s.clients;
+	     gfn_store_get_stats(st, &s)) {
+		ASSERT_LT(test_now_ns() - t0, 30000000000ull);
+		test_sleep_us(1000);
+	}
+	c = attach(sock);
+	ASSERT_FAILS(gfn_store_client_seal(c, GFN_OBJECT_NONE), GFN_ENOENT);
+	gfn_store_client_detach(c);
+	gfn_store_destroy(st);
+	ASSERT_EQ(rmdir(dir), 0);
 }
 
 /* ------------------------------------------------------------ parsers */
@@ -500,6 +550,7 @@ int main(int argc, char **argv)
 	TEST_RUN(shm_bad_client_calls);
 	TEST_RUN(shm_bad_engine_gone);
 	TEST_RUN(shm_bad_wire);
+	TEST_RUN(shm_bad_idle_and_many_connections);
 	TEST_RUN(shm_bad_header_bits);
 	return 0;
 }

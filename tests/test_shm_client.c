@@ -246,8 +246,7 @@ static void shm_client_zero_copy_invoke(void)
 	ASSERT_OK(gfn_store_get_as(env.st, tenant, r, &loc));
 	ASSERT_EQ(loc.tenant, tenant);
 	ASSERT_OK(gfn_store_release_as(env.st, tenant, r));
-	ASSERT_FAILS(gfn_store_get_as(env.st, tenant + 1, r, &loc),
-	             GFN_EACCES);
+	ASSERT_FAILS(gfn_store_get_as(env.st, tenant + 1, r, &loc), GFN_EACCES);
 	shm_send(down[1], shm_id_arg(r, buf), 40);
 	shm_recv(up[0], &ack, 1);
 	ASSERT_EQ(shm_wait(pid, 30), 0);
@@ -444,12 +443,99 @@ static void shm_client_sigkill_mid_write(void)
 	shm_env_stop(&env);
 }
 
+/* ------------------------------------------- retired segments let go */
+
+/* Segments of tenant t this process maps now. */
+static int mapped_segments(uint32_t t)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	char line[512], pat[48];
+	int n = 0;
+
+	ASSERT_NOT_NULL(f);
+	snprintf(pat, sizeof(pat), "/memfd:gfn-store-t%u-", t);
+	while (fgets(line, sizeof(line), f))
+		n += strstr(line, pat) != NULL;
+	fclose(f);
+	return n;
+}
+
+/* argv: socket, to parent, from parent. */
+static int child_mapper(int argc, char **argv)
+{
+	gfn_store_client *c = attach(argv[0]);
+	int out = atoi(argv[1]), in = atoi(argv[2]);
+	uint32_t t = gfn_store_client_tenant(c);
+	gfn_object o;
+	char go, n;
+
+	ASSERT_EQ(argc, 3);
+	for (int i = 0; i < 4; i++) {
+		o = client_make(c, 480 << 10, (uint64_t)i);
+		ASSERT_OK(gfn_store_client_release(c, o)); /* evictable */
+	}
+	ASSERT_EQ(mapped_segments(t), 4);
+	shm_send(out, "r", 1);
+	shm_recv(in, &go, 1);
+	/* The next call learns that two of them are gone, and unmaps them. */
+	o = client_make(c, 1000, 9);
+	n = (char)mapped_segments(t);
+	shm_send(out, &n, 1);
+	gfn_store_client_detach(c);
+	return 0;
+}
+
+/*
+ * A bare store (no engine, so nothing registered: it may retire) whose
+ * segments a client maps; another tenant's pressure retires two of them.
+ */
+static void shm_client_drops_retired_segments(void)
+{
+	gfn_store_config cfg = {.capacity = 2 << 20,
+	                        .max_objects = 1024,
+	                        .segment_size = 512 << 10};
+	char dir[64] = "/tmp/gfn-shm-XXXXXX", sock[128], a1[16], a2[16], r;
+	int64_t shape[1] = {480 << 10};
+	int up[2], down[2];
+	gfn_store *st;
+	gfn_object o;
+	pid_t pid;
+
+	ASSERT_NOT_NULL(mkdtemp(dir));
+	snprintf(sock, sizeof(sock), "%s/s", dir);
+	cfg.socket_path = sock;
+	ASSERT_OK(gfn_store_create(&cfg, &st));
+	shm_pipe(up);
+	shm_pipe(down);
+	pid = shm_spawn("mapper", sock, shm_fd_arg(up[1], a1),
+	                shm_fd_arg(down[0], a2), NULL);
+	close(up[1]);
+	close(down[0]);
+	shm_recv(up[0], &r, 1);
+	for (int i = 0; i < 4; i++) /* held: each needs its own room */
+		ASSERT_OK(gfn_store_create_as(st, 77, GFN_U8, 1, shape, &o,
+		                              NULL));
+	{
+		gfn_store_stats s;
+
+		gfn_store_get_stats(st, &s);
+		ASSERT_EQ(s.retired, 2);
+	}
+	shm_send(down[1], "g", 1);
+	shm_recv(up[0], &r, 1);
+	ASSERT_EQ(r, 2);
+	ASSERT_EQ(shm_wait(pid, 30), 0);
+	ASSERT_OK(gfn_store_check(st));
+	gfn_store_destroy(st);
+	close(up[0]);
+	close(down[1]);
+	ASSERT_EQ(rmdir(dir), 0);
+}
+
 static const struct shm_role roles[] = {
-        {"lifecycle", child_lifecycle},
-        {"producer", child_producer},
-        {"hoarder", child_hoarder},
-        {"writer", child_writer},
-        {NULL, NULL},
+        {"lifecycle", child_lifecycle}, {"producer", child_producer},
+        {"hoarder", child_hoarder},     {"writer", child_writer},
+        {"mapper", child_mapper},       {NULL, NULL},
 };
 
 int main(int argc, char **argv)
@@ -460,5 +546,6 @@ int main(int argc, char **argv)
 	TEST_RUN(shm_client_zero_copy_invoke);
 	TEST_RUN(shm_client_reclaim_on_exit);
 	TEST_RUN(shm_client_sigkill_mid_write);
+	TEST_RUN(shm_client_drops_retired_segments);
 	return 0;
 }

@@ -4,8 +4,10 @@
  * gfn_builtins_register() registers every function below with an engine,
  * under the names given. Each has a CPU implementation (plain C, computed
  * in double and rounded once: the reference other backends are checked
- * against) and an OpenCL one (a file in kernels/cl/, built into the library);
- * the engine runs a function on every device whose backend has one.
+ * against), an OpenCL one (a file in kernels/cl/, built into the library)
+ * and, where gfn is built with CUDA, a CUDA one (kernels/cuda/, compiled
+ * to a fatbin at build time); the engine runs a function on every device
+ * whose backend has one.
  *
  * n is any length >= 0; every f32 vector of one call must have the same n
  * (a mismatch fails gfn_invoke with GFN_ESHAPE, a wrong dtype GFN_EDTYPE).

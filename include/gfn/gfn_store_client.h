@@ -64,9 +64,8 @@ GFN_API void gfn_store_client_detach(gfn_store_client *c);
 GFN_API uint32_t gfn_store_client_tenant(const gfn_store_client *c);
 
 /* As gfn_object_create: the client owns one reference to *out. */
-GFN_API gfn_status gfn_store_client_create(gfn_store_client *c,
-                                           gfn_dtype dtype, int ndim,
-                                           const int64_t *shape,
+GFN_API gfn_status gfn_store_client_create(gfn_store_client *c, gfn_dtype dtype,
+                                           int ndim, const int64_t *shape,
                                            gfn_object *out);
 /* As gfn_object_write: copies into the shared segment, in this process. */
 GFN_API gfn_status gfn_store_client_write(gfn_store_client *c, gfn_object obj,
@@ -87,8 +86,7 @@ GFN_API gfn_status gfn_store_client_get(gfn_store_client *c, gfn_object obj,
 GFN_API gfn_status gfn_store_client_release(gfn_store_client *c,
                                             gfn_object obj);
 /* As gfn_object_delete. */
-GFN_API gfn_status gfn_store_client_delete(gfn_store_client *c,
-                                           gfn_object obj);
+GFN_API gfn_status gfn_store_client_delete(gfn_store_client *c, gfn_object obj);
 
 #ifdef __cplusplus
 }

@@ -61,6 +61,14 @@ void gfn_cublas_api_reset(void)
 	pthread_mutex_unlock(&blas_lock);
 }
 
+void gfn_cublas_api_install(const gfn_cublas_api *t)
+{
+	pthread_mutex_lock(&blas_lock);
+	blas_table = *t;
+	atomic_store_explicit(&blas_loaded, 1, memory_order_release);
+	pthread_mutex_unlock(&blas_lock);
+}
+
 static int blas_usable(const gfn_cublas_api *b)
 {
 	return b->cublasCreate_v2 && b->cublasDestroy_v2 &&
@@ -72,8 +80,9 @@ static gfn_status blas_fail(const gfn_bqueue *q, cublasStatus_t st,
 {
 	/* 3 is CUBLAS_STATUS_ALLOC_FAILED; the rest are bad arguments
 	   (7, INVALID_VALUE), a missing architecture or a device fault. */
-	return gfn__fail(st == 3 ? GFN_ENOMEM : st == 7 ? GFN_EINVAL
-	                                                : GFN_EDEVICE,
+	return gfn__fail(st == 3   ? GFN_ENOMEM
+	                 : st == 7 ? GFN_EINVAL
+	                           : GFN_EDEVICE,
 	                 "%s: %s: cuBLAS status %d", q->dev->name, call,
 	                 (int)st);
 }
@@ -118,9 +127,9 @@ static const float *fptr(const gfn_bmem *m)
  * operand's own transpose flag (a row-major X read column-major is X^T,
  * which op() then transposes back exactly when the caller asked for X^T).
  */
-gfn_status gfn_cuda_sgemm(gfn_bqueue *q, int trans_a, int trans_b, int m,
-                          int n, int k, float alpha, const gfn_bmem *a,
-                          int lda, const gfn_bmem *b, int ldb, float beta,
+gfn_status gfn_cuda_sgemm(gfn_bqueue *q, int trans_a, int trans_b, int m, int n,
+                          int k, float alpha, const gfn_bmem *a, int lda,
+                          const gfn_bmem *b, int ldb, float beta,
                           const gfn_bmem *c, int ldc)
 {
 	gfn_cublas_api *bl = gfn_cublas_api_get();
@@ -142,8 +151,8 @@ gfn_status gfn_cuda_sgemm(gfn_bqueue *q, int trans_a, int trans_b, int m,
 	s = blas_handle(q, bl);
 	if (s != GFN_OK)
 		return s;
-	st = bl->cublasSgemm_v2(q->blas, trans_b ? 1 : 0, trans_a ? 1 : 0, n,
-	                        m, k, &alpha, fptr(b), ldb, fptr(a), lda,
-	                        &beta, (float *)c->ptr, ldc);
+	st = bl->cublasSgemm_v2(q->blas, trans_b ? 1 : 0, trans_a ? 1 : 0, n, m,
+	                        k, &alpha, fptr(b), ldb, fptr(a), lda, &beta,
+	                        (float *)c->ptr, ldc);
 	return st == 0 ? GFN_OK : blas_fail(q, st, "cublasSgemm");
 }

@@ -125,10 +125,11 @@ gfn_status gfn__cuda_enter(gfn_bdev *d)
 	CUresult r;
 
 	if (atomic_load_explicit(&d->poisoned, memory_order_relaxed))
-		return gfn__fail(GFN_EDEVICE,
-		                 "%s: context poisoned by an earlier fault; the "
-		                 "device must be reset",
-		                 d->name);
+		return gfn__fail(
+		        GFN_EDEVICE,
+		        "%s: context poisoned by an earlier fault; the "
+		        "device must be reset",
+		        d->name);
 	if (!c) {
 		pthread_mutex_lock(&d->lock);
 		s = retain(d);
@@ -269,8 +270,7 @@ static gfn_status cu_device_open(int idx, gfn_bdev **out)
 	        attr(d->dev, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR);
 	d->cc_minor =
 	        attr(d->dev, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR);
-	snprintf(d->arch, sizeof(d->arch), "sm_%d%d", d->cc_major,
-	         d->cc_minor);
+	snprintf(d->arch, sizeof(d->arch), "sm_%d%d", d->cc_major, d->cc_minor);
 	gfn__cu()->cuDriverGetVersion(&d->driver_version);
 	pthread_mutex_init(&d->lock, NULL);
 	pthread_rwlock_init(&d->rlock, NULL);
@@ -284,6 +284,8 @@ static gfn_status cu_device_open(int idx, gfn_bdev **out)
 	*out = d; /* no context yet: retained on first use */
 	return GFN_OK;
 }
+
+static void drop_registrations(gfn_bdev *d);
 
 /* Unload every module left (the engine unloads its kernels first; this
    is for records a reset made stale). Device lock held or alone. */
@@ -316,7 +318,7 @@ static void cu_device_close(gfn_bdev *d)
 {
 	if (!d)
 		return;
-	gfn__cuda_current(d);
+	drop_registrations(d);
 	gfn_hostmem_destroy(d->pinned); /* frees its pinned slabs */
 	pthread_mutex_lock(&d->lock);
 	drop_modules(d);
@@ -334,10 +336,10 @@ static int cu_poisoned(gfn_bdev *d)
 
 /*
  * The engine has released every queue, kernel and block of d. Free what
- * the device holds itself (the staging pool; registrations the engine
- * left are forgotten, the reset drops them), give up the context and
- * reset it: that destroys it for every retainer in the process, which is
- * right, since a sticky error has made it useless to all of them.
+ * the device holds itself (the staging pool, any registration the engine
+ * left), give up the context and reset it: that destroys it for every
+ * retainer in the process, which is right, since a sticky error has made
+ * it useless to all of them. The next use retains a fresh one.
  */
 static gfn_status cu_device_reset(gfn_bdev *d)
 {
@@ -345,12 +347,9 @@ static gfn_status cu_device_reset(gfn_bdev *d)
 	gfn_status s;
 	CUresult r;
 
-	gfn__cuda_current(d);
+	drop_registrations(d);
 	gfn_hostmem_destroy(d->pinned);
 	d->pinned = NULL;
-	pthread_rwlock_wrlock(&d->rlock);
-	d->nregions = 0;
-	pthread_rwlock_unlock(&d->rlock);
 	pthread_mutex_lock(&d->lock);
 	drop_modules(d);
 	release_ctx(d);
@@ -363,7 +362,7 @@ static gfn_status cu_device_reset(gfn_bdev *d)
 	if (s != GFN_OK)
 		return s;
 	atomic_store(&d->poisoned, 0);
-	gfn__log(GFN_LOG_WARN, "%s: context reset after a fault", d->name);
+	gfn__log(GFN_LOG_INFO, "%s: primary context reset", d->name);
 	return GFN_OK;
 }
 
@@ -435,8 +434,7 @@ static gfn_status cu_sync(gfn_bqueue *q)
 	CUresult r;
 
 	if (q->capturing)
-		return gfn__fail(GFN_EINVAL,
-		                 "%s: sync while recording a graph",
+		return gfn__fail(GFN_EINVAL, "%s: sync while recording a graph",
 		                 q->dev->name);
 	if (!q->stream || q->gen != atomic_load(&q->dev->gen)) {
 		q->nstaged = 0; /* nothing was enqueued, or a reset ate it */
@@ -542,12 +540,19 @@ int gfn__cuda_is_registered(gfn_bdev *d, const void *p, size_t n)
 }
 
 /* Unregister the first `done` bytes of [p, ...), chunk by chunk. */
-static void unregister_chunks(char *p, size_t done)
+static void unregister_chunks(const char *p, size_t done)
 {
 	for (size_t off = 0; off < done; off += GFN_CUDA_REGISTER_CHUNK)
-		gfn__cu()->cuMemHostUnregister(p + off);
+		gfn__cu()->cuMemHostUnregister((char *)p + off);
 }
 
+/*
+ * Pin [p, p+size) piece by piece. A piece the driver says is registered
+ * already is taken as pinned: gfn counts its own registrations process-
+ * wide (pin_get), so such a piece is one whose unregistration failed on a
+ * poisoned context and survived the reset; it is gfn's, and is
+ * unregistered with the rest when the range goes.
+ */
 static gfn_status register_chunks(gfn_bdev *d, char *p, size_t size)
 {
 	size_t off;
@@ -560,12 +565,92 @@ static gfn_status register_chunks(gfn_bdev *d, char *p, size_t size)
 		CUresult r = gfn__cu()->cuMemHostRegister(
 		        p + off, len, CU_MEMHOSTREGISTER_PORTABLE);
 
-		if (r != CUDA_SUCCESS) {
+		if (r != CUDA_SUCCESS &&
+		    r != CUDA_ERROR_HOST_MEMORY_ALREADY_REGISTERED) {
 			unregister_chunks(p, off);
 			return gfn__cuda_fail(d, r, "cuMemHostRegister");
 		}
 	}
 	return GFN_OK;
+}
+
+/*
+ * CUDA pins a host range once per process (unified addressing), not once
+ * per context: registering a range again, through any device, fails with
+ * HOST_MEMORY_ALREADY_REGISTERED. Every device registers the store's
+ * memory, so registrations are counted here, process-wide, and the driver
+ * is called by the first device to register a range and the last to let
+ * it go. Cold path: the lock is held across the driver calls.
+ */
+typedef struct pin {
+	char *base;    /* registered range */
+	size_t len;    /* its bytes */
+	unsigned refs; /* devices holding it */
+} pin;
+
+static pin *pins;      /* every registered range */
+static size_t npins;   /* used entries */
+static size_t cappins; /* allocated entries */
+static pthread_mutex_t pin_lock = PTHREAD_MUTEX_INITIALIZER; /* all above */
+
+/* Index of the pin of exactly [p, p+len), or -1. pin_lock held. */
+static long pin_find(const char *p, size_t len)
+{
+	for (size_t i = 0; i < npins; i++)
+		if (pins[i].base == p && pins[i].len == len)
+			return (long)i;
+	return -1;
+}
+
+/* Room for one more pin; 0 without memory. pin_lock held. */
+static int pins_room(void)
+{
+	size_t cap = cappins ? 2 * cappins : 64;
+	pin *np;
+
+	if (npins < cappins)
+		return 1;
+	np = realloc(pins, cap * sizeof(*np));
+	if (!np)
+		return 0;
+	pins = np;
+	cappins = cap;
+	return 1;
+}
+
+static gfn_status pin_get(gfn_bdev *d, char *p, size_t len)
+{
+	gfn_status s = GFN_OK;
+	long i;
+
+	pthread_mutex_lock(&pin_lock);
+	if ((i = pin_find(p, len)) >= 0) {
+		pins[i].refs++;
+	} else if (!pins_room()) {
+		s = gfn__fail(GFN_ENOMEM, "no memory for a registration");
+	} else if ((s = register_chunks(d, p, len)) == GFN_OK) {
+		pins[npins++] = (pin){p, len, 1};
+	}
+	pthread_mutex_unlock(&pin_lock);
+	return s;
+}
+
+static void pin_put(const char *p, size_t len)
+{
+	long i;
+
+	pthread_mutex_lock(&pin_lock);
+	i = pin_find(p, len);
+	if (i >= 0 && !--pins[i].refs) {
+		unregister_chunks(pins[i].base, len);
+		pins[i] = pins[--npins];
+	}
+	if (!npins) { /* nothing registered: nothing kept */
+		free(pins);
+		pins = NULL;
+		cappins = 0;
+	}
+	pthread_mutex_unlock(&pin_lock);
 }
 
 static gfn_status cu_host_register(gfn_bdev *d, void *p, size_t size,
@@ -582,11 +667,11 @@ static gfn_status cu_host_register(gfn_bdev *d, void *p, size_t size,
 		return gfn__fail(GFN_EINVAL, "%s: empty host range", d->name);
 	s = gfn__cuda_enter(d);
 	if (s == GFN_OK)
-		s = register_chunks(d, p, size);
+		s = pin_get(d, p, size);
 	if (s != GFN_OK)
 		return s;
 	if (!add_region(d, p, size, 0)) {
-		unregister_chunks(p, size);
+		pin_put(p, size);
 		return gfn__fail(GFN_ENOMEM, "%s: %d ranges registered already",
 		                 d->name, CUDA_MAX_REGIONS);
 	}
@@ -601,7 +686,30 @@ static void cu_host_unregister(gfn_bdev *d, void *handle)
 	if (!drop_region(d, handle, &r) || r.pinned_alloc)
 		return;
 	gfn__cuda_current(d);
-	unregister_chunks((char *)r.base, r.len);
+	pin_put(r.base, r.len);
+}
+
+/* Let go of every registered range d still holds (the engine normally
+   unregisters them first). Pinned slabs stay: their pool frees them. */
+static void drop_registrations(gfn_bdev *d)
+{
+	int i = 0;
+
+	gfn__cuda_current(d);
+	pthread_rwlock_wrlock(&d->rlock);
+	while (i < d->nregions) {
+		cuda_region *r = &d->regions[i];
+
+		if (r->pinned_alloc) {
+			i++;
+			continue;
+		}
+		pin_put(r->base, r->len);
+		memmove(r, r + 1,
+		        (size_t)(d->nregions - i - 1) * sizeof(cuda_region));
+		d->nregions--;
+	}
+	pthread_rwlock_unlock(&d->rlock);
 }
 
 /* ---- pinned staging ------------------------------------------------------------------------ */
@@ -663,8 +771,8 @@ static const void *stage(gfn_bqueue *q, const void *src, size_t n)
 	return p;
 }
 
-static gfn_status check_range(const gfn_bdev *d, const gfn_bmem *m,
-                              size_t off, size_t n)
+static gfn_status check_range(const gfn_bdev *d, const gfn_bmem *m, size_t off,
+                              size_t n)
 {
 	if (off > m->size || n > m->size - off)
 		return gfn__fail(GFN_ERANGE,
@@ -836,8 +944,8 @@ static gfn_status source_module(gfn_bdev *d, const gfn_ksrc *src,
 		(*out)->refs++;
 		return GFN_OK;
 	}
-	if (src->kcache && gfn_kcache_get(src->kcache, key, &bin, &blen) ==
-	                           GFN_OK) {
+	if (src->kcache &&
+	    gfn_kcache_get(src->kcache, key, &bin, &blen) == GFN_OK) {
 		s = load_module(d, key, bin, out);
 		free(bin);
 		if (s == GFN_OK) {
@@ -864,15 +972,16 @@ static unsigned default_block(CUfunction fn)
 	int max = 0;
 
 	if (cu->cuFuncGetAttribute &&
-	    cu->cuFuncGetAttribute(&max, CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK,
+	    cu->cuFuncGetAttribute(&max,
+	                           CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK,
 	                           fn) == CUDA_SUCCESS &&
 	    max > 0 && max < CUDA_DEFAULT_BLOCK)
 		return (unsigned)max;
 	return CUDA_DEFAULT_BLOCK;
 }
 
-static gfn_status get_module(gfn_bdev *d, const gfn_ksrc *src,
-                             cuda_module **m, int *hit)
+static gfn_status get_module(gfn_bdev *d, const gfn_ksrc *src, cuda_module **m,
+                             int *hit)
 {
 	if (src->kind == GFN_KSRC_CUDA_PTX)
 		return image_module(d, src, m, hit);
@@ -889,9 +998,10 @@ static gfn_status cu_kernel_load(gfn_bdev *d, const gfn_ksrc *src,
 	*from_cache = 0;
 	if ((src->kind != GFN_KSRC_CUDA_PTX && src->kind != GFN_KSRC_CUDA_C) ||
 	    !src->text || !src->entry || strlen(src->entry) > 63)
-		return gfn__fail(GFN_ENOTSUP,
-		                 "the CUDA backend loads PTX/cubin/fatbin images "
-		                 "and CUDA C with a kernel name");
+		return gfn__fail(
+		        GFN_ENOTSUP,
+		        "the CUDA backend loads PTX/cubin/fatbin images "
+		        "and CUDA C with a kernel name");
 	k = calloc(1, sizeof(*k));
 	if (!k)
 		return gfn__fail(GFN_ENOMEM, "no memory for a kernel");
@@ -985,7 +1095,9 @@ static void build_args(launch_args *la, const gfn_launch *l)
 /*
  * Block and grid from the work sizes: local[d] threads per block where
  * given, else the kernel's default along x (fewer for a small global)
- * and 1 along y and z; grid = ceil(global / block).
+ * and 1 along y and z; grid = ceil(global / block). A dimension with no
+ * global size is unused, whatever local says (as in OpenCL, where the
+ * number of global sizes is the number of dimensions).
  */
 static gfn_status geometry(const gfn_bkernel *k, const gfn_launch *l,
                            unsigned grid[3], unsigned block[3])
@@ -994,9 +1106,9 @@ static gfn_status geometry(const gfn_bkernel *k, const gfn_launch *l,
 
 	for (int d = 0; d < 3; d++) {
 		size_t g = l->global[d] ? l->global[d] : 1;
-		size_t b = l->local[d] ? l->local[d]
-		           : d == 0    ? (g < k->block ? g : k->block)
-		                       : 1;
+		size_t b = l->local[d] && l->global[d] ? l->local[d]
+		           : d == 0 ? (g < k->block ? g : k->block)
+		                    : 1;
 		size_t n = (g + b - 1) / b;
 
 		if (b > 1024 || n > max_grid[d])

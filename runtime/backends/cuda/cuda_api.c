@@ -47,10 +47,10 @@ static const int cu_required[] = {
 _Static_assert(sizeof(gfn_cuda_api) == CU_N * sizeof(void *),
                "gfn_cuda_api is one pointer per entry point");
 
-static gfn_cuda_api cu_table;      /* the live table */
-static void *cu_lib; /* dlopen handle or NULL; never closed: libcuda
+static gfn_cuda_api cu_table; /* the live table */
+static void *cu_lib;          /* dlopen handle or NULL; never closed: libcuda
                         does not support being unloaded and reloaded */
-static _Atomic int cu_loaded;      /* cu_table has been filled */
+static _Atomic int cu_loaded; /* cu_table has been filled */
 static pthread_mutex_t cu_lock = PTHREAD_MUTEX_INITIALIZER; /* loading */
 
 /*
@@ -101,6 +101,14 @@ static int usable(const void *table, const int *required, int n)
 	return 1;
 }
 
+void gfn_cuda_api_install(const gfn_cuda_api *t)
+{
+	pthread_mutex_lock(&cu_lock);
+	cu_table = *t;
+	atomic_store_explicit(&cu_loaded, 1, memory_order_release);
+	pthread_mutex_unlock(&cu_lock);
+}
+
 int gfn_cuda_api_usable(const gfn_cuda_api *api)
 {
 	_Static_assert(CU_N <= 64, "usable() holds 64 entries");
@@ -111,10 +119,13 @@ int gfn_cuda_api_usable(const gfn_cuda_api *api)
 
 /* The unversioned name exists only with the development package, so the
    versioned sonames of every toolkit since NVRTC was split out follow. */
-static const char *const nvrtc_names[] = {
-        "libnvrtc.so",      "libnvrtc.so.13",   "libnvrtc.so.12",
-        "libnvrtc.so.11.2", "libnvrtc.so.11.1", "libnvrtc.so.11.0",
-        NULL};
+static const char *const nvrtc_names[] = {"libnvrtc.so",
+                                          "libnvrtc.so.13",
+                                          "libnvrtc.so.12",
+                                          "libnvrtc.so.11.2",
+                                          "libnvrtc.so.11.1",
+                                          "libnvrtc.so.11.0",
+                                          NULL};
 
 static const char *const nvrtc_syms[] = {
 #define SYM_(name, required) STR(name),
@@ -159,6 +170,14 @@ void gfn_nvrtc_api_reset(void)
 	pthread_mutex_lock(&nvrtc_lock);
 	memset(&nvrtc_table, 0, sizeof(nvrtc_table));
 	atomic_store_explicit(&nvrtc_loaded, 0, memory_order_release);
+	pthread_mutex_unlock(&nvrtc_lock);
+}
+
+void gfn_nvrtc_api_install(const gfn_nvrtc_api *t)
+{
+	pthread_mutex_lock(&nvrtc_lock);
+	nvrtc_table = *t;
+	atomic_store_explicit(&nvrtc_loaded, 1, memory_order_release);
 	pthread_mutex_unlock(&nvrtc_lock);
 }
 

@@ -10,7 +10,8 @@
  *
  *	gfn_cuda_api *cu = gfn_cuda_api_get();
  *	cu->cuMemAlloc = fail_third_alloc;	// override one entry
- *	*cu = my_fake_driver;			// or install a whole table
+ *	gfn_cuda_api_install(&my_fake);		// or a whole table, without
+ *						// loading the library at all
  *	... create engines, test ...
  *	gfn_cuda_api_reset();			// back to the real library
  *
@@ -91,6 +92,10 @@ gfn_cuda_api *gfn_cuda_api_get(void);
    library again. Only while nothing uses the backend. */
 void gfn_cuda_api_reset(void);
 
+/* Make *t the live table without loading the library (a whole fake
+   driver). Only while nothing uses the backend. */
+void gfn_cuda_api_install(const gfn_cuda_api *t);
+
 /* Nonzero when every required entry point of api is present. */
 int gfn_cuda_api_usable(const gfn_cuda_api *api);
 
@@ -118,10 +123,11 @@ typedef struct gfn_nvrtc_api {
 #undef GFN_NVRTC_MEMBER_
 } gfn_nvrtc_api;
 
-/* As gfn_cuda_api_get/_reset/_usable, for libnvrtc (versioned names are
-   tried too: libnvrtc.so.13, .12, .11.2, ...). */
+/* As gfn_cuda_api_get/_reset/_install/_usable, for libnvrtc (versioned
+   names are tried too: libnvrtc.so.13, .12, .11.2, ...). */
 gfn_nvrtc_api *gfn_nvrtc_api_get(void);
 void gfn_nvrtc_api_reset(void);
+void gfn_nvrtc_api_install(const gfn_nvrtc_api *t);
 int gfn_nvrtc_api_usable(const gfn_nvrtc_api *api);
 
 /*

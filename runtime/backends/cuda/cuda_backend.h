@@ -74,10 +74,11 @@ typedef struct gfn_cublas_api {
 	        int ldc); /* column-major GEMM, device pointers */
 } gfn_cublas_api;
 
-/* As gfn_cuda_api_get/_reset (cuda_api.h), for libcublas.so (loaded on
-   the first GEMM; versioned names .13, .12, .11 are tried too). */
+/* As gfn_cuda_api_get/_reset/_install (cuda_api.h), for libcublas.so
+   (loaded on the first GEMM; versioned names .13, .12, .11 too). */
 gfn_cublas_api *gfn_cublas_api_get(void);
 void gfn_cublas_api_reset(void);
+void gfn_cublas_api_install(const gfn_cublas_api *t);
 
 /*
  * C = alpha * op(A) * op(B) + beta * C in single precision, all three
@@ -87,9 +88,9 @@ void gfn_cublas_api_reset(void);
  * GFN_ENOTSUP where cuBLAS cannot be loaded, GFN_EINVAL for bad sizes.
  * The first call on a queue makes its cuBLAS handle (allocates).
  */
-gfn_status gfn_cuda_sgemm(gfn_bqueue *q, int trans_a, int trans_b, int m,
-                          int n, int k, float alpha, const gfn_bmem *a,
-                          int lda, const gfn_bmem *b, int ldb, float beta,
+gfn_status gfn_cuda_sgemm(gfn_bqueue *q, int trans_a, int trans_b, int m, int n,
+                          int k, float alpha, const gfn_bmem *a, int lda,
+                          const gfn_bmem *b, int ldb, float beta,
                           const gfn_bmem *c, int ldc);
 
 /* ---- pinned host memory (cuda.c) ------------------------------------------- */

@@ -38,18 +38,18 @@ typedef struct cuda_module {
 } cuda_module;
 
 struct gfn_bdev {
-	int idx;                  /* CUDA device ordinal */
-	CUdevice dev;             /* its handle */
-	char name[128];           /* "cuda0:NVIDIA H200" */
-	char arch[16];            /* "sm_90" */
-	int cc_major, cc_minor;   /* compute capability */
-	int driver_version;       /* cuDriverGetVersion, e.g. 13000 */
-	pthread_mutex_t lock;     /* guards retain/reset and mods */
-	_Atomic(CUcontext) ctx;   /* primary context; NULL until first use */
-	_Atomic unsigned gen;     /* bumped by every reset */
-	_Atomic int poisoned;     /* a sticky error was seen since reset */
-	cuda_module *mods;        /* loaded modules */
-	pthread_rwlock_t rlock;   /* guards regions */
+	int idx;                /* CUDA device ordinal */
+	CUdevice dev;           /* its handle */
+	char name[128];         /* "cuda0:NVIDIA H200" */
+	char arch[16];          /* "sm_90" */
+	int cc_major, cc_minor; /* compute capability */
+	int driver_version;     /* cuDriverGetVersion, e.g. 13000 */
+	pthread_mutex_t lock;   /* guards retain/reset and mods */
+	_Atomic(CUcontext) ctx; /* primary context; NULL until first use */
+	_Atomic unsigned gen;   /* bumped by every reset */
+	_Atomic int poisoned;   /* a sticky error was seen since reset */
+	cuda_module *mods;      /* loaded modules */
+	pthread_rwlock_t rlock; /* guards regions */
 	cuda_region regions[CUDA_MAX_REGIONS]; /* sorted by base */
 	int nregions;                          /* how many */
 	gfn_hostmem *pinned;                   /* staging pool */
@@ -118,9 +118,8 @@ gfn_status gfn__cuda_stream(gfn_bqueue *q);
  * caller frees it) holds the image and *len its size (PTX with its NUL).
  * Compile errors: GFN_EKERNEL with the start of the log.
  */
-gfn_status gfn__cuda_nvrtc_build(const gfn_bdev *d, const char *src,
-                                 size_t len, const char *options, void **bin,
-                                 size_t *blen);
+gfn_status gfn__cuda_nvrtc_build(const gfn_bdev *d, const char *src, size_t len,
+                                 const char *options, void **bin, size_t *blen);
 
 /* Destroy q's cuBLAS handle, if any (cublas.c). */
 void gfn__cuda_blas_release(gfn_bqueue *q);

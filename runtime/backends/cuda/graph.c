@@ -13,10 +13,10 @@
 #include "runtime/util.h"
 
 struct gfn_cuda_graph {
-	gfn_bdev *dev;       /* device it was recorded on */
-	CUgraph graph;       /* the captured graph */
-	CUgraphExec exec;    /* its launchable instance */
-	unsigned gen;        /* device generation it belongs to */
+	gfn_bdev *dev;    /* device it was recorded on */
+	CUgraph graph;    /* the captured graph */
+	CUgraphExec exec; /* its launchable instance */
+	unsigned gen;     /* device generation it belongs to */
 };
 
 static gfn_status need_graphs(const gfn_bqueue *q)
@@ -43,8 +43,8 @@ gfn_status gfn_cuda_graph_begin(gfn_bqueue *q)
 		s = gfn__cuda_stream(q);
 	if (s != GFN_OK)
 		return s;
-	r = gfn__cu()->cuStreamBeginCapture(q->stream,
-	                                    CU_STREAM_CAPTURE_MODE_THREAD_LOCAL);
+	r = gfn__cu()->cuStreamBeginCapture(
+	        q->stream, CU_STREAM_CAPTURE_MODE_THREAD_LOCAL);
 	if (r != CUDA_SUCCESS)
 		return gfn__cuda_fail(q->dev, r, "cuStreamBeginCapture");
 	q->capturing = 1;

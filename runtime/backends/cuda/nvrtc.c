@@ -46,7 +46,8 @@ static gfn_status split_options(const char *options, char *buf,
 	     t = strtok_r(NULL, " \t\n", &save)) {
 		if (*n == MAX_OPTS)
 			return gfn__fail(GFN_EINVAL,
-			                 "more than %d NVRTC options", MAX_OPTS);
+			                 "more than %d NVRTC options",
+			                 MAX_OPTS);
 		opts[(*n)++] = t;
 	}
 	return GFN_OK;
@@ -100,15 +101,14 @@ static gfn_status take_image(gfn_nvrtc_api *nv, nvrtcProgram prog, int cubin,
 
 /* Create, compile with opts, take the image, destroy. */
 static gfn_status compile(gfn_nvrtc_api *nv, const char *text,
-                          const char **opts, int nopts, int cubin,
-                          void **bin, size_t *blen)
+                          const char **opts, int nopts, int cubin, void **bin,
+                          size_t *blen)
 {
 	nvrtcProgram prog = NULL;
 	nvrtcResult r;
 	gfn_status s;
 
-	r = nv->nvrtcCreateProgram(&prog, text, "gfn_kernel.cu", 0, NULL,
-	                           NULL);
+	r = nv->nvrtcCreateProgram(&prog, text, "gfn_kernel.cu", 0, NULL, NULL);
 	if (r != NVRTC_SUCCESS)
 		return gfn__fail(r == NVRTC_ERROR_OUT_OF_MEMORY ? GFN_ENOMEM
 		                                                : GFN_EKERNEL,
@@ -123,9 +123,8 @@ static gfn_status compile(gfn_nvrtc_api *nv, const char *text,
 	return s;
 }
 
-gfn_status gfn__cuda_nvrtc_build(const gfn_bdev *d, const char *src,
-                                 size_t len, const char *options, void **bin,
-                                 size_t *blen)
+gfn_status gfn__cuda_nvrtc_build(const gfn_bdev *d, const char *src, size_t len,
+                                 const char *options, void **bin, size_t *blen)
 {
 	gfn_nvrtc_api *nv = gfn_nvrtc_api_get();
 	const char *opts[MAX_OPTS];
