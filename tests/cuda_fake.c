@@ -24,6 +24,10 @@ struct CUstream_st {
 	struct CUgraph_st *cap; /* graph being recorded, or NULL */
 };
 
+struct CUevent_st {
+	struct CUstream_st *stream; /* where it was last recorded */
+};
+
 struct CUmod_st {
 	int dev;      /* device of its context */
 	unsigned gen; /* context generation */
@@ -279,6 +283,62 @@ static CUresult sync_locked(CUstream s)
 static CUresult f_sync(CUstream s)
 {
 	LOCKED(sync_locked(s));
+}
+
+/* Events: a sync through one is a sync of the stream it was recorded on
+   (with the same one-shot failures), counted apart. */
+static CUresult event_create_locked(CUevent *e, unsigned flags)
+{
+	CUresult r = ctx_check();
+
+	if (r != CUDA_SUCCESS)
+		return r;
+	if (!(flags & CU_EVENT_BLOCKING_SYNC))
+		return CUDA_ERROR_INVALID_VALUE; /* gfn asks for these */
+	if (take_fails())
+		return CUDA_ERROR_OUT_OF_MEMORY;
+	*e = calloc(1, sizeof(**e));
+	fake.events_live++;
+	return CUDA_SUCCESS;
+}
+
+static CUresult f_event_create(CUevent *e, unsigned flags)
+{
+	LOCKED(event_create_locked(e, flags));
+}
+
+static CUresult event_record_locked(CUevent e, CUstream s)
+{
+	CUresult r = stream_check(s);
+
+	if (r == CUDA_SUCCESS)
+		e->stream = s;
+	return r;
+}
+
+static CUresult f_event_record(CUevent e, CUstream s)
+{
+	LOCKED(event_record_locked(e, s));
+}
+
+static CUresult event_sync_locked(CUevent e)
+{
+	fake.event_syncs++;
+	return e->stream ? sync_locked(e->stream) : CUDA_SUCCESS;
+}
+
+static CUresult f_event_sync(CUevent e)
+{
+	LOCKED(event_sync_locked(e));
+}
+
+static CUresult f_event_destroy(CUevent e)
+{
+	pthread_mutex_lock(&fake.lock);
+	fake.events_live--;
+	pthread_mutex_unlock(&fake.lock);
+	free(e);
+	return CUDA_SUCCESS;
 }
 
 /* ---- memory --------------------------------------------------------------------------- */
@@ -756,6 +816,10 @@ void fake_install(int ndev)
 	cu->cuStreamCreate = f_stream_create;
 	cu->cuStreamDestroy = f_stream_destroy;
 	cu->cuStreamSynchronize = f_sync;
+	cu->cuEventCreate = f_event_create;
+	cu->cuEventRecord = f_event_record;
+	cu->cuEventSynchronize = f_event_sync;
+	cu->cuEventDestroy = f_event_destroy;
 	cu->cuMemAlloc = f_alloc;
 	cu->cuMemFree = f_free;
 	cu->cuMemHostAlloc = f_host_alloc;
@@ -803,12 +867,12 @@ int fake_leaks(void)
 	for (int d = 0; d < FAKE_MAX_DEV; d++)
 		refs += s.dev[d].refs;
 	if (!s.mem_live && !s.host_live && !s.streams_live && !s.modules_live &&
-	    !s.regs_live && !s.graphs_live && !refs)
+	    !s.regs_live && !s.graphs_live && !s.events_live && !refs)
 		return 0;
 	fprintf(stderr,
 	        "fake driver leaks: mem %ld host %ld streams %ld modules %ld "
-	        "registrations %ld graphs %ld context refs %d\n",
+	        "registrations %ld graphs %ld events %ld context refs %d\n",
 	        s.mem_live, s.host_live, s.streams_live, s.modules_live,
-	        s.regs_live, s.graphs_live, refs);
+	        s.regs_live, s.graphs_live, s.events_live, refs);
 	return 1;
 }

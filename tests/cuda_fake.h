@@ -71,7 +71,9 @@ typedef struct fake_state {
 	long regs_live;             /* registrations not undone */
 	long graphs_live;           /* graphs + instances not destroyed */
 	long launches;              /* kernels run (not recorded) */
-	long syncs;                 /* cuStreamSynchronize calls */
+	long syncs;                 /* stream syncs (direct or by event) */
+	long event_syncs;           /* cuEventSynchronize calls */
+	long events_live;           /* events not destroyed */
 	int nreg;                   /* register calls recorded */
 	fake_reg_call reg[FAKE_MAX_REG];      /* cuMemHostRegister calls */
 	int nunreg;                           /* unregister calls recorded */

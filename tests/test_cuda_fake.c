@@ -410,6 +410,11 @@ static void test_builtins(void)
 	ASSERT_EQ(s.dev[0].retain_calls, 1);
 	ASSERT_EQ(s.dev[1].retain_calls, 1);
 	ASSERT_LE(s.streams_made, 4);
+	/* Workers wait on a blocking-sync event per stream, not by spinning
+	   in cuStreamSynchronize: one event per stream, every sync by it. */
+	ASSERT_EQ(s.events_live, s.streams_live);
+	ASSERT_GT(s.event_syncs, 0);
+	ASSERT_EQ(s.event_syncs, s.syncs);
 	/* Store memory is registered with both devices (CUDA pins a range
 	   once per process): no input is staged on either. */
 	ASSERT_U64_EQ(test_stats(e).input_copies, 0);

@@ -387,6 +387,30 @@ static void free_staged(gfn_bqueue *q)
 	q->nstaged = 0;
 }
 
+/*
+ * The event a sync waits on. Made with CU_EVENT_BLOCKING_SYNC so the
+ * waiting worker sleeps in the driver instead of spinning on a core that
+ * other workers need; without the event entry points sync falls back to
+ * cuStreamSynchronize.
+ */
+static gfn_status make_done_event(gfn_bqueue *q)
+{
+	gfn_cuda_api *cu = gfn__cu();
+	CUresult r;
+
+	q->done = NULL;
+	if (!cu->cuEventCreate || !cu->cuEventRecord ||
+	    !cu->cuEventSynchronize || !cu->cuEventDestroy)
+		return GFN_OK;
+	r = cu->cuEventCreate(&q->done,
+	                      CU_EVENT_BLOCKING_SYNC | CU_EVENT_DISABLE_TIMING);
+	if (r != CUDA_SUCCESS) {
+		q->done = NULL;
+		return gfn__cuda_fail(q->dev, r, "cuEventCreate");
+	}
+	return GFN_OK;
+}
+
 gfn_status gfn__cuda_stream(gfn_bqueue *q)
 {
 	gfn_bdev *d = q->dev;
@@ -400,6 +424,7 @@ gfn_status gfn__cuda_stream(gfn_bqueue *q)
 		return GFN_OK;
 	if (q->stream) { /* died with a reset: its handles are gone */
 		q->stream = NULL;
+		q->done = NULL; /* died with the same context */
 		q->nstaged = 0;
 		q->blas = NULL; /* cuBLAS cannot free a handle whose
 		                   context is gone: leaked, once per reset */
@@ -408,6 +433,11 @@ gfn_status gfn__cuda_stream(gfn_bqueue *q)
 	if (r != CUDA_SUCCESS) {
 		q->stream = NULL;
 		return gfn__cuda_fail(d, r, "cuStreamCreate");
+	}
+	if ((s = make_done_event(q)) != GFN_OK) {
+		gfn__cu()->cuStreamDestroy(q->stream);
+		q->stream = NULL;
+		return s;
 	}
 	q->gen = gen;
 	return GFN_OK;
@@ -424,9 +454,23 @@ static void cu_queue_destroy(gfn_bqueue *q)
 		cu->cuStreamSynchronize(q->stream);
 		free_staged(q);
 		gfn__cuda_blas_release(q);
+		if (q->done)
+			cu->cuEventDestroy(q->done);
 		cu->cuStreamDestroy(q->stream);
 	}
 	free(q);
+}
+
+/* Wait for everything enqueued on q: on its done event where it has one. */
+static CUresult wait_stream(gfn_bqueue *q)
+{
+	gfn_cuda_api *cu = gfn__cu();
+	CUresult r;
+
+	if (!q->done)
+		return cu->cuStreamSynchronize(q->stream);
+	r = cu->cuEventRecord(q->done, q->stream);
+	return r == CUDA_SUCCESS ? cu->cuEventSynchronize(q->done) : r;
 }
 
 static gfn_status cu_sync(gfn_bqueue *q)
@@ -441,11 +485,10 @@ static gfn_status cu_sync(gfn_bqueue *q)
 		return GFN_OK;
 	}
 	gfn__cuda_current(q->dev);
-	r = gfn__cu()->cuStreamSynchronize(q->stream);
+	r = wait_stream(q);
 	free_staged(q); /* every copy out of them has ended */
-	return r == CUDA_SUCCESS
-	               ? GFN_OK
-	               : gfn__cuda_fail(q->dev, r, "cuStreamSynchronize");
+	return r == CUDA_SUCCESS ? GFN_OK
+	                         : gfn__cuda_fail(q->dev, r, "stream sync");
 }
 
 /* ---- device memory ------------------------------------------------------------------- */

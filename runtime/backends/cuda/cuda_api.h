@@ -52,6 +52,10 @@
 	X(cuStreamCreate, 1)                                                   \
 	X(cuStreamDestroy, 1)                                                  \
 	X(cuStreamSynchronize, 1)                                              \
+	X(cuEventCreate, 0)                                                    \
+	X(cuEventRecord, 0)                                                    \
+	X(cuEventSynchronize, 0)                                               \
+	X(cuEventDestroy, 0)                                                   \
 	X(cuMemAlloc, 1)                                                       \
 	X(cuMemFree, 1)                                                        \
 	X(cuMemHostAlloc, 0)                                                   \

@@ -64,6 +64,8 @@ typedef struct cuda_staged {
 struct gfn_bqueue {
 	gfn_bdev *dev;                       /* owner */
 	CUstream stream;                     /* NULL until first use */
+	CUevent done;                        /* recorded at each sync; NULL
+	                                        without event entry points */
 	unsigned gen;                        /* device generation of stream */
 	cuda_staged staged[CUDA_MAX_STAGED]; /* freed at the next sync */
 	int nstaged;                         /* how many */
