@@ -1,7 +1,7 @@
 # gfn - a thin wrapper around CMake, so that on a fresh Debian 12 machine
 # `make run` and `make test` do all the set-up themselves.
 #
-#   make run          install deps, build, run build/examples/gfn-demo
+#   make run          install deps, build, run build/examples/gfn-digits
 #   make test         install deps, build, ctest; then the ASan+UBSan suite
 #                     too when SANITIZE=1, and (CI=true, time allowing) TSan too
 #   make test-asan    ASan+UBSan build in build-asan/ and its ctest
@@ -73,9 +73,9 @@ build:
 	$(call cmake_build,$(BUILD_DIR),)
 
 run: deps build
-	@test -x $(BUILD_DIR)/examples/gfn-demo || \
-		{ echo "make run: $(BUILD_DIR)/examples/gfn-demo was not built" >&2; exit 1; }
-	./$(BUILD_DIR)/examples/gfn-demo
+	@test -x $(BUILD_DIR)/examples/gfn-digits || \
+		{ echo "make run: $(BUILD_DIR)/examples/gfn-digits was not built" >&2; exit 1; }
+	./$(BUILD_DIR)/examples/gfn-digits
 
 test: deps build
 	$(CTEST) --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS) $(CTEST_FLAGS)

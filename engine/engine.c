@@ -4,6 +4,7 @@
  * registry.c and store.c.
  */
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,6 +27,7 @@ void gfn_config_init(gfn_config *cfg)
 	cfg->shutdown = GFN_SHUTDOWN_DRAIN;
 	cfg->spin_us = 50;
 	cfg->device_pool_chunk = (size_t)64 << 20;
+	cfg->numa_link_gbs = 20;
 	cfg->segment_size = (size_t)64 << 20;
 }
 
@@ -48,6 +50,8 @@ static gfn_status take_config(gfn_engine *e, const gfn_config *cfg)
 		e->cfg.max_objects = d.max_objects;
 	if (!e->cfg.max_futures)
 		e->cfg.max_futures = d.max_futures;
+	if (!e->cfg.numa_link_gbs)
+		e->cfg.numa_link_gbs = d.numa_link_gbs;
 	if (!e->cfg.device_pool_chunk)
 		e->cfg.device_pool_chunk = d.device_pool_chunk;
 	if (!e->cfg.segment_size)
@@ -94,6 +98,8 @@ static gfn_status make_store(gfn_engine *e)
 	sc.segment_size = e->cfg.segment_size;
 	sc.tenant_quota = e->cfg.tenant_quota_bytes;
 	sc.socket_path = e->cfg.store_socket;
+	/* Segments per NUMA node of the machine, real or described. */
+	sc.numa_nodes = gfn_topology_nodes(e->topo);
 	/* Every segment is registered with every device once, and dropped
 	   when the store gives the segment back. */
 	sc.on_region = gfn__region_register;
@@ -173,6 +179,71 @@ void gfn__regions_unregister(gfn_engine *e)
 	e->nregs = e->capregs = 0;
 }
 
+/* Config first, then the environment: tests describe other machines. */
+static const char *cfg_or_env(const char *v, const char *env)
+{
+	return v ? v : getenv(env);
+}
+
+/* The bus id of device i in a comma-separated mapping, or "". */
+static void mapped_busid(const char *map, int i, char *out, size_t len)
+{
+	const char *p = map;
+
+	out[0] = '\0';
+	for (int k = 0; p && k < i; k++) {
+		p = strchr(p, ',');
+		p = p ? p + 1 : NULL;
+	}
+	if (p) {
+		size_t n = strcspn(p, ",");
+		snprintf(out, len, "%.*s", (int)(n < len ? n : len - 1), p);
+	}
+}
+
+static int count_entries(const char *map)
+{
+	int n = 1;
+
+	for (; *map; map++)
+		n += *map == ',';
+	return n;
+}
+
+/*
+ * Load the topology and give every device its NUMA node: from the
+ * mapping when one is given, else from its own PCI bus id.
+ */
+static gfn_status apply_topology(gfn_engine *e)
+{
+	const char *xml = cfg_or_env(e->cfg.topology_xml, "GFN_TOPOLOGY_XML");
+	const char *map =
+	        cfg_or_env(e->cfg.topology_devices, "GFN_TOPOLOGY_DEVICES");
+	gfn_status s = gfn_topology_load(xml, &e->topo);
+	char id[32];
+
+	if (s != GFN_OK)
+		return s;
+	if (map && map[0] && count_entries(map) > e->ndev)
+		return gfn__fail(GFN_EINVAL,
+		                 "topology_devices maps %d devices, the engine "
+		                 "has %d",
+		                 count_entries(map), e->ndev);
+	for (int i = 0; i < e->ndev; i++) {
+		gfn_device_info *info = &e->devs[i].info;
+
+		mapped_busid(map && map[0] ? map : NULL, i, id, sizeof(id));
+		if (id[0] && !gfn_topology_has_pci(e->topo, id))
+			return gfn__fail(GFN_EINVAL,
+			                 "topology_devices names %s for device "
+			                 "%d; the topology has no such device",
+			                 id, i);
+		info->numa_node = gfn_topology_pci_node(
+		        e->topo, id[0] ? id : info->pci_bus_id);
+	}
+	return GFN_OK;
+}
+
 static gfn_status probe(gfn_engine *e)
 {
 	gfn_status s = gfn_backends_probe(e->cfg.backends, e->cfg.cpu_devices,
@@ -205,6 +276,7 @@ gfn_status gfn_engine_create(const gfn_config *cfg, gfn_engine **out)
 	    (s = gfn__registry_init(e)) != GFN_OK ||
 	    (s = gfn__jobs_init(e)) != GFN_OK || (s = probe(e)) != GFN_OK ||
 	    (s = gfn__devices_open(e)) != GFN_OK ||
+	    (s = apply_topology(e)) != GFN_OK ||
 	    (s = open_kcache(e)) != GFN_OK || (s = make_store(e)) != GFN_OK ||
 	    (s = gfn__workers_start(e)) != GFN_OK) {
 		char why[512];
@@ -229,6 +301,7 @@ void gfn_engine_destroy(gfn_engine *e)
 	gfn__devices_close(e);
 	gfn__jobs_fini(e);
 	gfn_kcache_close(e->kcache);
+	gfn_topology_free(e->topo);
 	pthread_mutex_destroy(&e->reg_lock);
 	free(e);
 }
@@ -273,6 +346,7 @@ gfn_status gfn_device_get_stats(gfn_engine *e, size_t index,
 	out->completed = atomic_load(&e->devs[index].completed) +
 	                 atomic_load(&e->devs[index].failed);
 	out->queued = atomic_load(&e->devs[index].count);
+	out->bound_workers = atomic_load(&e->devs[index].bound_workers);
 	return GFN_OK;
 }
 
@@ -284,6 +358,16 @@ gfn_status gfn_object_create(gfn_engine *e, gfn_dtype dtype, int ndim,
 	if (!e || !out)
 		return gfn__fail(GFN_EINVAL, "engine and out are required");
 	return gfn_store_create_object(e->store, dtype, ndim, shape, out, NULL);
+}
+
+gfn_status gfn_object_create_on(gfn_engine *e, gfn_dtype dtype, int ndim,
+                                const int64_t *shape, int numa_node,
+                                gfn_object *out)
+{
+	if (!e || !out)
+		return gfn__fail(GFN_EINVAL, "engine and out are required");
+	return gfn_store_create_object_on(e->store, dtype, ndim, shape,
+	                                  numa_node, out, NULL);
 }
 
 gfn_status gfn_object_write(gfn_engine *e, gfn_object obj, size_t off,
@@ -405,6 +489,20 @@ static gfn_status check_counts(const gfn_fn *fn, const gfn_invocation *inv)
 	return GFN_OK;
 }
 
+/*
+ * Where each input's bytes live, for placement. Only asked of the store
+ * on a machine with several NUMA nodes: on one node nothing can cross.
+ */
+static void input_nodes(gfn_engine *e, gfn_job *j)
+{
+	int multi = gfn_topology_nodes(e->topo) > 1;
+
+	for (int k = 0; k < j->n_in; k++)
+		j->in_node[k] = (int8_t)(multi ? gfn_store_object_node(
+		                                         e->store, j->in_id[k])
+		                               : -1);
+}
+
 /* Some allowed device must be able to run the function. */
 static gfn_status check_devices(gfn_engine *e, const gfn_job *j)
 {
@@ -424,6 +522,7 @@ static gfn_status prepare(gfn_engine *e, const gfn_invocation *inv, gfn_job *j)
 	gfn_status s;
 
 	j->fn = NULL;
+	j->est_ns = 0;
 	j->inputs_held = 0;
 	j->outputs_live = 0;
 	j->cb = NULL;
@@ -448,6 +547,7 @@ static gfn_status prepare(gfn_engine *e, const gfn_invocation *inv, gfn_job *j)
 	j->cb = inv->callback;
 	j->cb_arg = inv->callback_arg;
 	j->devmask = inv->devices;
+	input_nodes(e, j);
 	return check_devices(e, j);
 }
 

@@ -14,6 +14,7 @@
 #include "runtime/backend.h"
 #include "runtime/devmem.h"
 #include "runtime/kcache.h"
+#include "runtime/topology.h"
 #include "runtime/hostmem.h"
 #include "runtime/util.h"
 
@@ -43,7 +44,9 @@ typedef struct gfn_fn {
 	char cuda_name[64];                   /* kernel name */
 	gfn_bkernel *kernel[GFN_MAX_DEVICES]; /* per device; NULL: can't */
 	uint64_t runs_on; /* devices it was loaded on (fixed) */
-	uint32_t slot;    /* registry slot */
+	_Atomic uint64_t avg_ns[GFN_MAX_DEVICES]; /* learned run time
+	                                              per device, 0 unknown */
+	uint32_t slot;                            /* registry slot */
 } gfn_fn;
 
 /*
@@ -91,9 +94,12 @@ typedef struct gfn_job {
 	gfn_scalar par[GFN_MAX_PARAMS];     /* parameters */
 	gfn_callback cb;                    /* optional */
 	uint64_t devmask;                   /* allowed devices, 0 = any */
-	void *cb_arg;                       /* its argument */
-	uint32_t idx;                       /* slot in the job table */
-	uint32_t next_free;                 /* free list */
+	int8_t in_node[GFN_MAX_INPUTS];     /* NUMA node of each input, -1 */
+	uint64_t
+	        est_ns; /* expected run time, counted in its device's backlog */
+	void *cb_arg;   /* its argument */
+	uint32_t idx;   /* slot in the job table */
+	uint32_t next_free; /* free list */
 } gfn_job;
 
 /* ---- devices and their queues (sched.c) --------------------------------------- */
@@ -107,25 +113,27 @@ typedef struct gfn_worker {
 } gfn_worker;
 
 typedef struct gfn_dev {
-	int index;                  /* engine device index */
-	const gfn_backend_ops *ops; /* its backend */
-	gfn_bdev *bdev;             /* open device (context) */
-	gfn_device_info info;       /* properties */
-	gfn_devmem *pool;           /* device memory, NULL on the CPU */
-	pthread_mutex_t lock;       /* guards ring, head, tail */
-	uint64_t *ring;             /* queued future ids */
-	size_t mask;                /* ring size - 1 */
-	size_t cap;                 /* max queued (config) */
-	size_t head, tail;          /* pop at head, push at tail */
-	_Atomic size_t count;       /* queued now; read without lock */
-	_Atomic uint32_t wake_seq;  /* futex word for idle workers */
-	_Atomic uint32_t sleepers;  /* workers asleep */
-	_Atomic uint64_t completed; /* ended OK here */
-	_Atomic uint64_t failed;    /* ended with an error here */
-	_Atomic uint64_t running;   /* running now */
-	_Atomic int state;          /* DEV_* */
-	gfn_worker *workers;        /* its workers */
-	unsigned nworkers;          /* how many */
+	int index;                      /* engine device index */
+	const gfn_backend_ops *ops;     /* its backend */
+	gfn_bdev *bdev;                 /* open device (context) */
+	gfn_device_info info;           /* properties */
+	gfn_devmem *pool;               /* device memory, NULL on the CPU */
+	pthread_mutex_t lock;           /* guards ring, head, tail */
+	uint64_t *ring;                 /* queued future ids */
+	size_t mask;                    /* ring size - 1 */
+	size_t cap;                     /* max queued (config) */
+	size_t head, tail;              /* pop at head, push at tail */
+	_Atomic size_t count;           /* queued now; read without lock */
+	_Atomic uint32_t wake_seq;      /* futex word for idle workers */
+	_Atomic uint32_t sleepers;      /* workers asleep */
+	_Atomic uint64_t completed;     /* ended OK here */
+	_Atomic uint64_t failed;        /* ended with an error here */
+	_Atomic uint64_t running;       /* running now */
+	_Atomic int state;              /* DEV_* */
+	_Atomic unsigned bound_workers; /* pinned to the node's cores */
+	_Atomic uint64_t backlog_ns;    /* expected time of queued + running */
+	gfn_worker *workers;            /* its workers */
+	unsigned nworkers;              /* how many */
 } gfn_dev;
 
 /* ---- the engine ---------------------------------------------------------- */
@@ -138,9 +146,10 @@ struct gfn_engine {
 	int ndev;                               /* how many */
 	gfn_store *store;                       /* objects */
 	gfn_kcache *kcache;                     /* compiled kernels */
-	pthread_mutex_t reg_lock;               /* guards regs */
-	struct gfn_reg *regs;                   /* host regions registered */
-	size_t nregs, capregs;                  /* used and allocated entries */
+	gfn_topology *topo;       /* the machine (or the one described) */
+	pthread_mutex_t reg_lock; /* guards regs */
+	struct gfn_reg *regs;     /* host regions registered */
+	size_t nregs, capregs;    /* used and allocated entries */
 
 	pthread_mutex_t fn_lock; /* guards names, free list, frees */
 	gfn_fn_slot *fn_slots;   /* GFN_MAX_FUNCTIONS */
@@ -238,6 +247,8 @@ gfn_status gfn__submit(gfn_engine *e, gfn_job **jobs, size_t n,
 /* Lock / unlock every device queue (ascending order). */
 void gfn__lock_devices(gfn_engine *e);
 void gfn__unlock_devices(gfn_engine *e);
+/* A job leaves its device: take its expected time out of the backlog. */
+void gfn__backlog_done(gfn_engine *e, gfn_job *j);
 /* Queue ids again on active devices; end those no device can take. */
 void gfn__replace_ids(gfn_engine *e, const uint64_t *ids, size_t n);
 

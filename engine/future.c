@@ -167,6 +167,7 @@ void gfn__job_finish(gfn_engine *e, gfn_job *j, gfn_status status)
 	gfn_dev *dev = &e->devs[j->dev];
 
 	job_drop_args(e, j);
+	gfn__backlog_done(e, j);
 	j->status = status;
 	if (status != GFN_OK) /* the failing call set this thread's detail */
 		snprintf(j->detail, sizeof(j->detail), "%s",

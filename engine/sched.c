@@ -122,28 +122,86 @@ static void dev_wake(gfn_dev *d, unsigned n)
 	gfn__futex_wake(&d->wake_seq, (int)(n < d->nworkers ? n : d->nworkers));
 }
 
-/* The allowed device with room and the shortest queue that can run fn,
-   or -1. */
-static int place(gfn_engine *e, const gfn_fn *fn, uint64_t mask, unsigned start)
+#define DEFAULT_RUN_NS 20000 /* a function never timed anywhere yet */
+
+/*
+ * Expected run time of fn on device i: learned there; else the best
+ * learned on a device of the same backend (an optimistic guess, so an
+ * untried device gets tried and learns its own); else a default.
+ */
+static uint64_t expected_ns(const gfn_engine *e, gfn_fn *fn, int i)
 {
-	size_t best_len = SIZE_MAX;
+	uint64_t t = atomic_load_explicit(&fn->avg_ns[i], memory_order_relaxed);
+	uint64_t best = 0;
+
+	if (t)
+		return t;
+	for (int k = 0; k < e->ndev; k++) {
+		uint64_t a = atomic_load_explicit(&fn->avg_ns[k],
+		                                  memory_order_relaxed);
+		if (a && e->devs[k].ops == e->devs[i].ops &&
+		    (!best || a < best))
+			best = a;
+	}
+	return best ? best : DEFAULT_RUN_NS;
+}
+
+/* Time to move j's input bytes that live on another NUMA node than d. */
+static uint64_t transfer_ns(const gfn_engine *e, const gfn_job *j,
+                            const gfn_dev *d)
+{
+	uint64_t bytes = 0;
+
+	if (d->info.numa_node < 0)
+		return 0;
+	for (int k = 0; k < j->n_in; k++)
+		if (j->in_node[k] >= 0 && j->in_node[k] != d->info.numa_node)
+			bytes += j->in[k].nbytes;
+	return bytes / e->cfg.numa_link_gbs; /* GB/s = bytes per ns */
+}
+
+/*
+ * The allowed device with room where j would finish first: the work
+ * already queued there (learned run times), the input bytes that must
+ * cross a NUMA link to reach it, and j's own run time there. Equal
+ * estimates go round-robin from start. -1 when none may take it.
+ */
+static int place(gfn_engine *e, gfn_job *j, unsigned start)
+{
+	uint64_t best_t = UINT64_MAX;
 	int best = -1;
 
 	for (int k = 0; k < e->ndev; k++) {
 		int i = (int)((start + (unsigned)k) % (unsigned)e->ndev);
 		gfn_dev *d = &e->devs[i];
-		size_t len = d->tail - d->head;
+		uint64_t t;
 
 		if (atomic_load(&d->state) != DEV_ACTIVE ||
-		    !(fn->runs_on & (1ull << i)) || len >= d->cap ||
-		    (mask && !(mask & (1ull << i))))
+		    !(j->fn->runs_on & (1ull << i)) ||
+		    d->tail - d->head >= d->cap ||
+		    (j->devmask && !(j->devmask & (1ull << i))))
 			continue;
-		if (len < best_len) {
-			best_len = len;
+		t = atomic_load_explicit(&d->backlog_ns, memory_order_relaxed) +
+		    transfer_ns(e, j, d) + expected_ns(e, j->fn, i);
+		if (t < best_t) {
+			best_t = t;
 			best = i;
 		}
 	}
 	return best;
+}
+
+/* Queue j on device i; that device's lock held. */
+static void push_job(gfn_engine *e, gfn_job *j, int i)
+{
+	gfn_dev *d = &e->devs[i];
+
+	j->dev = i;
+	j->est_ns = expected_ns(e, j->fn, i);
+	atomic_fetch_add_explicit(&d->backlog_ns, j->est_ns,
+	                          memory_order_relaxed);
+	d->ring[d->tail++ & d->mask] = gfn__job_id(j);
+	atomic_fetch_add(&d->count, 1);
 }
 
 /* Place and queue jobs[0..n-1] in order, all device locks held. */
@@ -156,20 +214,16 @@ static size_t place_locked(gfn_engine *e, gfn_job **jobs, size_t n,
 
 	for (k = 0; k < n; k++) {
 		gfn_job *j = jobs[k];
-		int i = place(e, j->fn, j->devmask, start + (unsigned)k);
-		gfn_dev *d;
+		int i = place(e, j, start + (unsigned)k);
 		uint64_t sw;
 
 		if (i < 0)
 			break;
-		d = &e->devs[i];
-		j->dev = i;
 		sw = atomic_load_explicit(&j->sw, memory_order_relaxed);
 		atomic_store_explicit(&j->sw,
 		                      (sw & ~0xffffffffull) | JOB_QUEUED,
 		                      memory_order_release);
-		d->ring[d->tail++ & d->mask] = gfn__job_id(j);
-		atomic_fetch_add(&d->count, 1);
+		push_job(e, j, i);
 		pushed[i]++;
 	}
 	return k;
@@ -236,20 +290,25 @@ void gfn__replace_ids(gfn_engine *e, const uint64_t *ids, size_t n)
 		gfn_job *j = gfn__job_slot(e, (uint32_t)ids[k]);
 		int i;
 
+		uint64_t queued = (ids[k] & ~0xffffffffull) | JOB_QUEUED;
+		uint64_t want = queued;
+
 		gfn__lock_devices(e);
-		if (atomic_load(&j->sw) !=
-		    ((ids[k] & ~0xffffffffull) | JOB_QUEUED)) {
+		/* Hold it in PREP while it moves: a cancel meanwhile fails
+		   instead of ending a job that is about to be queued again. */
+		if (!atomic_compare_exchange_strong(&j->sw, &want,
+		                                    (queued & ~0xffffffffull) |
+		                                            JOB_PREP)) {
 			gfn__unlock_devices(e); /* canceled meanwhile */
 			continue;
 		}
-		i = place(e, j->fn, j->devmask, (unsigned)k);
+		i = place(e, j, (unsigned)k);
 		if (i >= 0) {
-			gfn_dev *d = &e->devs[i];
-			j->dev = i;
-			d->ring[d->tail++ & d->mask] = ids[k];
-			atomic_fetch_add(&d->count, 1);
+			gfn__backlog_done(e, j); /* leaves its old device */
+			push_job(e, j, i);
 			pushed[i]++;
 		}
+		atomic_store(&j->sw, queued);
 		gfn__unlock_devices(e);
 		if (i < 0)
 			fail[nfail++] = ids[k];
@@ -436,6 +495,23 @@ static gfn_status execute(gfn_worker *w, gfn_job *j)
 	return GFN_OK;
 }
 
+/* Fold a run time into fn's average on device i (weight 1/8). */
+static void learn(gfn_fn *fn, int i, uint64_t ns)
+{
+	uint64_t a = atomic_load_explicit(&fn->avg_ns[i], memory_order_relaxed);
+
+	a = a ? a - a / 8 + ns / 8 : ns;
+	atomic_store_explicit(&fn->avg_ns[i], a ? a : 1, memory_order_relaxed);
+}
+
+void gfn__backlog_done(gfn_engine *e, gfn_job *j)
+{
+	if (j->est_ns)
+		atomic_fetch_sub_explicit(&e->devs[j->dev].backlog_ns,
+		                          j->est_ns, memory_order_relaxed);
+	j->est_ns = 0;
+}
+
 /* A device error that poisoned the context: the device must be reset. */
 static int poisoned(const gfn_dev *d, gfn_status s)
 {
@@ -454,6 +530,7 @@ static void run_id(gfn_worker *w, uint64_t id)
 	gfn_job *j = gfn__job_slot(w->e, (uint32_t)id);
 	uint64_t want = (id & ~0xffffffffull) | JOB_QUEUED;
 	gfn_dev *d = w->dev;
+	uint64_t t0;
 	gfn_status s;
 
 	atomic_fetch_add(&d->running, 1);
@@ -467,7 +544,10 @@ static void run_id(gfn_worker *w, uint64_t id)
 		atomic_fetch_sub(&d->running, 1);
 		return;
 	}
+	t0 = gfn__now_ns();
 	s = execute(w, j);
+	if (s == GFN_OK)
+		learn(j->fn, d->index, gfn__now_ns() - t0);
 	atomic_fetch_sub(&d->running, 1);
 	gfn__job_finish(w->e, j, s);
 	if (poisoned(d, s))
@@ -496,6 +576,25 @@ static void idle(gfn_worker *w)
 	atomic_fetch_sub(&d->sleepers, 1);
 }
 
+/*
+ * Run a device's workers on the cores of the device's NUMA node, so that
+ * what they touch (queues, staging, the kernel arguments) is local. Only
+ * on a real topology and a device whose node is known.
+ */
+static void bind_worker(gfn_worker *w)
+{
+	const gfn_topology *t = w->e->topo;
+	int node = w->dev->info.numa_node;
+
+	if (!t || node < 0 || !gfn_topology_is_real(t))
+		return;
+	if (gfn_topology_bind_thread(t, node) != GFN_OK)
+		gfn__log(GFN_LOG_WARN, "%s: worker not bound: %s",
+		         w->dev->info.name, gfn_error_detail());
+	else
+		atomic_fetch_add(&w->dev->bound_workers, 1);
+}
+
 static void *worker_main(void *arg)
 {
 	gfn_worker *w = arg;
@@ -504,6 +603,7 @@ static void *worker_main(void *arg)
 
 	snprintf(name, sizeof(name), "gfn-dev%d", w->dev->index);
 	pthread_setname_np(pthread_self(), name);
+	bind_worker(w);
 	for (;;) {
 		/* Share a long queue among the device's workers. */
 		size_t want = atomic_load(&w->dev->count) / w->dev->nworkers;

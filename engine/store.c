@@ -41,6 +41,7 @@
 #include <unistd.h>
 
 #include "engine/store_impl.h"
+#include "runtime/numa.h"
 #include "runtime/util.h"
 
 const char *gfn_store_id_str(gfn_object id, char *buf, size_t len)
@@ -82,12 +83,14 @@ static tenant_rec *tenant_get(gfn_store *st, uint32_t id, gfn_status *s)
 			return *p;
 		if (*p)
 			continue;
-		*p = calloc(1, sizeof(**p));
+		*p = calloc(1, sizeof(**p) +
+		                       (size_t)st->nnodes * sizeof(gfn_arena));
 		if (!*p)
 			break;
 		(*p)->id = id;
 		(*p)->lru.head = (*p)->lru.tail = NIL;
-		gfn__arena_init(&(*p)->arena);
+		for (int n = 0; n < st->nnodes; n++)
+			gfn__arena_init(&(*p)->arena[n]);
 		st->host_allocs++;
 		return *p;
 	}
@@ -267,7 +270,7 @@ static void retire(gfn_store *st, uint32_t idx)
 {
 	seg *sg = st->segs[idx];
 
-	gfn__arena_remove(&st->blocks, &sg->t->arena, sg->head);
+	gfn__arena_remove(&st->blocks, &sg->t->arena[sg->node], sg->head);
 	if (st->on_region_gone)
 		st->on_region_gone(st->region_ctx, sg->map.base, sg->map.size);
 	st->mapped -= sg->map.size;
@@ -294,9 +297,39 @@ static int retire_one(gfn_store *st)
 	return 0;
 }
 
-/* A new, announced segment of size bytes for t at index idx. */
-static gfn_status map_segment(gfn_store *st, tenant_rec *t, size_t size,
-                              uint32_t idx)
+/*
+ * Bind a fresh segment's pages to its node before anything touches them,
+ * when the node exists here; then touch the first (the header goes there)
+ * and see where it went. Preferred, not bound: a node short of memory
+ * spills over rather than fail a page fault (SIGBUS in whoever touched).
+ * A refusal is logged and the segment stays unbound: placement is worth
+ * having, not worth failing a create for.
+ */
+static void bind_segment(seg *sg)
+{
+	int got;
+
+	if (!gfn__numa_node_exists(sg->node))
+		return; /* a node only a synthetic topology has */
+	if (gfn__numa_bind(sg->map.base, sg->map.size, sg->node,
+	                   GFN_NUMA_PREFERRED) != GFN_OK) {
+		gfn__log(GFN_LOG_WARN, "store: segment not bound: %s",
+		         gfn_error_detail());
+		return;
+	}
+	sg->bound = 1;
+	memset(sg->map.base, 0, G); /* first touch, under the policy */
+	got = gfn__numa_page_node(sg->map.base);
+	if (got != sg->node)
+		gfn__log(GFN_LOG_WARN,
+		         "store: segment for node %d got its first page on "
+		         "node %d (node short of memory?)",
+		         sg->node, got);
+}
+
+/* A new, announced segment of size bytes for t on node at index idx. */
+static gfn_status map_segment(gfn_store *st, tenant_rec *t, int node,
+                              size_t size, uint32_t idx)
 {
 	seg *sg = calloc(1, sizeof(*sg));
 	gfn_shm_seg_info info;
@@ -307,16 +340,18 @@ static gfn_status map_segment(gfn_store *st, tenant_rec *t, size_t size,
 		return gfn__fail(GFN_ENOMEM, "no memory for a segment");
 	if (!++st->next_seg_id)
 		st->next_seg_id = 1; /* 0 is never a segment */
-	snprintf(name, sizeof(name), "gfn-store-t%u-s%u", t->id,
+	snprintf(name, sizeof(name), "gfn-store-t%u-n%d-s%u", t->id, node,
 	         st->next_seg_id);
 	if ((s = gfn__shm_create(size, name, &sg->map)) != GFN_OK)
 		goto err_free;
+	sg->node = node;
+	bind_segment(sg);
 	info = (gfn_shm_seg_info){st->next_seg_id, t->id, size, G};
 	gfn__shm_seg_write(sg->map.base, &info);
 	if (st->on_region &&
 	    (s = st->on_region(st->region_ctx, sg->map.base, size)) != GFN_OK)
 		goto err_close;
-	s = gfn__arena_add(&st->blocks, &t->arena, idx, 1,
+	s = gfn__arena_add(&st->blocks, &t->arena[node], idx, 1,
 	                   (uint32_t)(size / G - 1), &sg->head);
 	if (s != GFN_OK)
 		goto err_gone;
@@ -336,10 +371,11 @@ err_free:
 }
 
 /*
- * Map a segment for t that holds a block of g granules. GFN_EBUSY
+ * Map a segment for t on node that holds a block of g granules. GFN_EBUSY
  * (internal, no detail) when the budget or the segment table is full.
  */
-static gfn_status add_segment(gfn_store *st, tenant_rec *t, uint32_t g)
+static gfn_status add_segment(gfn_store *st, tenant_rec *t, int node,
+                              uint32_t g)
 {
 	size_t bytes = ((size_t)g + 1) * G, size = st->seg_size;
 	uint32_t idx;
@@ -352,7 +388,7 @@ static gfn_status add_segment(gfn_store *st, tenant_rec *t, uint32_t g)
 		                 size);
 	if (size > st->budget - st->mapped || (idx = free_seg_index(st)) == NIL)
 		return GFN_EBUSY;
-	if ((s = map_segment(st, t, size, idx)) != GFN_OK)
+	if ((s = map_segment(st, t, node, size, idx)) != GFN_OK)
 		return s;
 	if (idx >= st->nseg_idx)
 		st->nseg_idx = idx + 1;
@@ -371,7 +407,7 @@ static void free_slot(gfn_store *st, uint32_t i)
 	seg *sg = st->segs[e->seg];
 
 	gfn__shm_slot_clear(sg->map.base, e->off);
-	gfn__arena_free(&st->blocks, &e->t->arena, e->blk);
+	gfn__arena_free(&st->blocks, &e->t->arena[sg->node], e->blk);
 	sg->live--;
 	e->t->bytes -= e->size;
 	e->t->objects--;
@@ -429,21 +465,24 @@ static gfn_status make_room(gfn_store *st, tenant_rec *t, size_t need)
 }
 
 /*
- * A block of g granules in one of t's segments: from its free blocks,
- * else a new segment, else after retiring an empty segment, else after
- * evicting (t's own cached objects first).
+ * A block of g granules in one of t's segments on node: from their free
+ * blocks, else a new segment, else after retiring an empty segment, else
+ * after evicting (t's own cached objects first).
  */
-static gfn_status place(gfn_store *st, tenant_rec *t, uint32_t g, uint32_t *blk)
+static gfn_status place(gfn_store *st, tenant_rec *t, int node, uint32_t g,
+                        uint32_t *blk)
 {
+	gfn_arena *a = &t->arena[node];
+
 	for (;;) {
 		gfn_status s;
 		uint32_t victim;
 
-		if (gfn__arena_alloc(&st->blocks, &t->arena, g, blk) == GFN_OK)
+		if (gfn__arena_alloc(&st->blocks, a, g, blk) == GFN_OK)
 			return GFN_OK;
-		s = add_segment(st, t, g);
+		s = add_segment(st, t, node, g);
 		if (s == GFN_OK) {
-			if (gfn__arena_alloc(&st->blocks, &t->arena, g, blk))
+			if (gfn__arena_alloc(&st->blocks, a, g, blk))
 				return gfn__fail(GFN_EINTERNAL,
 				                 "new segment has no room");
 			return GFN_OK;
@@ -599,6 +638,7 @@ static void fill_loc(gfn_store *st, uint32_t i, gfn_store_loc *loc)
 	loc->dtype = e->dtype;
 	loc->ndim = e->ndim;
 	memcpy(loc->shape, e->shape, sizeof(loc->shape));
+	loc->node = sg->node;
 }
 
 /* ---- create ---------------------------------------------------------------------------- */
@@ -639,7 +679,7 @@ static void init_slot(gfn_store *st, uint32_t i, tenant_rec *t, uint32_t blk,
 	gfn__shm_slot_write(sg->map.base, &h);
 }
 
-static gfn_status create_locked(gfn_store *st, tenant_rec *t,
+static gfn_status create_locked(gfn_store *st, tenant_rec *t, int node,
                                 const gfn_tensor *shape_of, size_t size,
                                 gfn_object *out, uint32_t *idx)
 {
@@ -657,7 +697,7 @@ static gfn_status create_locked(gfn_store *st, tenant_rec *t,
 		return s;
 	if ((s = next_random(st, &hi)) != GFN_OK)
 		return s;
-	if ((s = place(st, t, (uint32_t)(block / G), &blk)) != GFN_OK)
+	if ((s = place(st, t, node, (uint32_t)(block / G), &blk)) != GFN_OK)
 		return s;
 	i = st->free_head;
 	init_slot(st, i, t, blk, shape_of, size, hi);
@@ -666,8 +706,30 @@ static gfn_status create_locked(gfn_store *st, tenant_rec *t,
 	return GFN_OK;
 }
 
-gfn_status gfn_store_create_as(gfn_store *st, uint32_t tenant, gfn_dtype dtype,
-                               int ndim, const int64_t *shape, gfn_object *out,
+/* The node caller_node names: a node of the store, or 0 when unknown. */
+static int caller_node_of(const gfn_store *st, int caller_node)
+{
+	if (caller_node == GFN_STORE_NODE_HERE)
+		caller_node = gfn__numa_current_node();
+	return caller_node >= 0 && caller_node < st->nnodes ? caller_node : 0;
+}
+
+/* The node a new object goes on (see gfn_store_create_at). */
+static gfn_status pick_node(const gfn_store *st, int node, int caller_node,
+                            int *out)
+{
+	if (node < -1 || node >= st->nnodes)
+		return gfn__fail(GFN_EINVAL,
+		                 "NUMA node %d is not a node of the store "
+		                 "(0..%d, or -1 for no hint)",
+		                 node, st->nnodes - 1);
+	*out = node >= 0 ? node : caller_node_of(st, caller_node);
+	return GFN_OK;
+}
+
+gfn_status gfn_store_create_at(gfn_store *st, uint32_t tenant, int node,
+                               int caller_node, gfn_dtype dtype, int ndim,
+                               const int64_t *shape, gfn_object *out,
                                gfn_store_loc *loc)
 {
 	gfn_tensor t = {.dtype = dtype, .ndim = ndim};
@@ -675,6 +737,8 @@ gfn_status gfn_store_create_as(gfn_store *st, uint32_t tenant, gfn_dtype dtype,
 	tenant_rec *tr;
 	uint32_t i;
 
+	if (s == GFN_OK)
+		s = pick_node(st, node, caller_node, &node);
 	if (s != GFN_OK)
 		return s;
 	if (ndim)
@@ -682,10 +746,32 @@ gfn_status gfn_store_create_as(gfn_store *st, uint32_t tenant, gfn_dtype dtype,
 	pthread_mutex_lock(&st->lock);
 	tr = tenant_get(st, tenant, &s);
 	if (tr)
-		s = create_locked(st, tr, &t, t.nbytes, out, &i);
+		s = create_locked(st, tr, node, &t, t.nbytes, out, &i);
 	if (s == GFN_OK)
 		fill_loc(st, i, loc);
 	pthread_mutex_unlock(&st->lock);
+	return s;
+}
+
+gfn_status gfn_store_create_as(gfn_store *st, uint32_t tenant, gfn_dtype dtype,
+                               int ndim, const int64_t *shape, gfn_object *out,
+                               gfn_store_loc *loc)
+{
+	return gfn_store_create_at(st, tenant, -1, GFN_STORE_NODE_HERE, dtype,
+	                           ndim, shape, out, loc);
+}
+
+gfn_status gfn_store_create_object_on(gfn_store *st, gfn_dtype dtype, int ndim,
+                                      const int64_t *shape, int node,
+                                      gfn_object *out, void **data)
+{
+	gfn_store_loc loc;
+	gfn_status s = gfn_store_create_at(st, GFN_TENANT_ENGINE, node,
+	                                   GFN_STORE_NODE_HERE, dtype, ndim,
+	                                   shape, out, &loc);
+
+	if (s == GFN_OK && data)
+		*data = loc.data;
 	return s;
 }
 
@@ -693,13 +779,27 @@ gfn_status gfn_store_create_object(gfn_store *st, gfn_dtype dtype, int ndim,
                                    const int64_t *shape, gfn_object *out,
                                    void **data)
 {
-	gfn_store_loc loc;
-	gfn_status s = gfn_store_create_as(st, GFN_TENANT_ENGINE, dtype, ndim,
-	                                   shape, out, &loc);
+	return gfn_store_create_object_on(st, dtype, ndim, shape, -1, out,
+	                                  data);
+}
 
-	if (s == GFN_OK && data)
-		*data = loc.data;
-	return s;
+int gfn_store_numa_nodes(const gfn_store *st)
+{
+	return st->nnodes;
+}
+
+int gfn_store_object_node(gfn_store *st, gfn_object id)
+{
+	int node = -1;
+	uint32_t i;
+	slot *e;
+
+	pthread_mutex_lock(&st->lock);
+	e = slot_of(st, id, &i);
+	if (e && !e->deleted)
+		node = st->segs[e->seg]->node;
+	pthread_mutex_unlock(&st->lock);
+	return node;
 }
 
 /* ---- lifecycle ---------------------------------------------------------------------------- */
@@ -959,6 +1059,7 @@ void gfn_store_release_n(gfn_store *st, size_t n, const gfn_object *ids)
 gfn_status gfn_store_create_n(gfn_store *st, uint32_t tenant, size_t n,
                               gfn_tensor *t, gfn_object *ids)
 {
+	int node = caller_node_of(st, GFN_STORE_NODE_HERE);
 	gfn_status s = GFN_OK;
 	tenant_rec *tr;
 	size_t k = 0, size;
@@ -970,7 +1071,8 @@ gfn_status gfn_store_create_n(gfn_store *st, uint32_t tenant, size_t n,
 	for (; tr && k < n; k++) {
 		s = check_shape(t[k].dtype, t[k].ndim, t[k].shape, &size);
 		if (s == GFN_OK)
-			s = create_locked(st, tr, &t[k], size, &ids[k], &i);
+			s = create_locked(st, tr, node, &t[k], size, &ids[k],
+			                  &i);
 		if (s != GFN_OK)
 			break;
 		t[k].data = at(st, i)->data;
@@ -1109,10 +1211,32 @@ static void size_segments(gfn_store *st, const gfn_store_config *cfg)
 		want = most;
 	st->seg_size = round_up(want, page_size());
 	/* Whole segments for the data and slack, and one more: room for a
-	   tenant's first segment and for objects of their own segment. */
+	   tenant's first segment and for objects of their own segment; and
+	   one more per NUMA node past the first, whose objects need
+	   segments of their own. */
 	st->budget =
 	        sat_add(round_up(sat_add(st->capacity, slack), st->seg_size),
 	                st->seg_size);
+	for (int n = 1; n < st->nnodes; n++)
+		st->budget = sat_add(st->budget, st->seg_size);
+}
+
+/* The logical NUMA nodes of the config (0: this machine's). */
+static gfn_status count_nodes(gfn_store *st, const gfn_store_config *cfg)
+{
+	int n = cfg->numa_nodes;
+
+	if (!n)
+		n = gfn__numa_available() ? gfn__numa_max_node() + 1 : 1;
+	if (n > GFN_STORE_MAX_NODES)
+		n = cfg->numa_nodes ? n : GFN_STORE_MAX_NODES;
+	if (n < 1 || n > GFN_STORE_MAX_NODES)
+		return gfn__fail(GFN_EINVAL,
+		                 "numa_nodes %d is outside 1..%d (0: this "
+		                 "machine's)",
+		                 cfg->numa_nodes, GFN_STORE_MAX_NODES);
+	st->nnodes = n;
+	return GFN_OK;
 }
 
 static gfn_status init(gfn_store *st, const gfn_store_config *cfg)
@@ -1120,6 +1244,8 @@ static gfn_status init(gfn_store *st, const gfn_store_config *cfg)
 	size_t maxobj = cfg->max_objects ? cfg->max_objects : 1;
 	gfn_status s;
 
+	if ((s = count_nodes(st, cfg)) != GFN_OK)
+		return s;
 	st->maxchunks = (uint32_t)((maxobj + CHUNK - 1) / CHUNK);
 	st->chunks = calloc(st->maxchunks, sizeof(*st->chunks));
 	if (!st->chunks)

@@ -22,6 +22,12 @@ typedef struct gfn_store gfn_store;
 
 #define GFN_TENANT_ENGINE 0u /* the engine's own tenant: trusted */
 
+#define GFN_STORE_MAX_NODES 64 /* NUMA nodes a store places segments on */
+/* caller_node of gfn_store_create_at: the calling thread's node (getcpu). */
+#define GFN_STORE_NODE_HERE (-1)
+/* caller_node of gfn_store_create_at: not known (objects go on node 0). */
+#define GFN_STORE_NODE_UNKNOWN (-2)
+
 /*
  * Called once for every host memory region the store maps for object data
  * (a shared-memory segment), before any object in it is handed out, so
@@ -51,6 +57,9 @@ typedef struct gfn_store_config {
 	                            (store_server.c); NULL: none */
 	unsigned attach_timeout_ms; /* a connection that has not attached
 	                               by then is dropped; 0: 10 s */
+	int numa_nodes; /* logical NUMA nodes (runtime/topology.h) segments
+	                   are placed on, 1..GFN_STORE_MAX_NODES; 0: this
+	                   machine's (libnuma; 1 without NUMA support) */
 	gfn_region_fn on_region; /* optional: new region hook */
 	gfn_region_gone_fn on_region_gone; /* optional: region going */
 	void *region_ctx;                  /* their argument */
@@ -78,6 +87,7 @@ typedef struct gfn_store_loc {
 	gfn_dtype dtype;             /* element type */
 	int ndim;                    /* dimensions */
 	int64_t shape[GFN_MAX_DIMS]; /* extents */
+	int node;                    /* NUMA node of its segment */
 } gfn_store_loc;
 
 /*
@@ -106,6 +116,31 @@ gfn_status gfn_store_seal(gfn_store *st, gfn_object id);
 gfn_status gfn_store_get(gfn_store *st, gfn_object id, gfn_object_view *v);
 gfn_status gfn_store_release(gfn_store *st, gfn_object id);
 gfn_status gfn_store_delete(gfn_store *st, gfn_object id);
+
+/*
+ * Create an object for tenant in a segment of NUMA node node (a placement
+ * hint: the node of the device that will read it), or with node -1 on
+ * caller_node, the node the caller runs on (GFN_STORE_NODE_HERE: the
+ * calling thread's; a node the store does not know, or
+ * GFN_STORE_NODE_UNKNOWN: node 0). GFN_EINVAL for a node below -1 or not
+ * below the store's numa_nodes. Otherwise as gfn_store_create_as.
+ *
+ * Segments are made for one (tenant, node). A node that exists on this
+ * machine has its pages bound there (mbind MPOL_PREFERRED, before the
+ * first touch: a full node spills over instead of failing a client's page
+ * fault with SIGBUS); a node only a synthetic topology has is recorded,
+ * not bound.
+ */
+gfn_status gfn_store_create_at(gfn_store *st, uint32_t tenant, int node,
+                               int caller_node, gfn_dtype dtype, int ndim,
+                               const int64_t *shape, gfn_object *out,
+                               gfn_store_loc *loc);
+/* gfn_store_create_object on NUMA node node (-1: the calling thread's). */
+gfn_status gfn_store_create_object_on(gfn_store *st, gfn_dtype dtype, int ndim,
+                                      const int64_t *shape, int node,
+                                      gfn_object *out, void **data);
+/* The number of logical NUMA nodes the store places segments on. */
+int gfn_store_numa_nodes(const gfn_store *st);
 
 /*
  * The same on behalf of tenant (the caller's, from kernel-verified
@@ -140,6 +175,8 @@ void gfn_store_release_n(gfn_store *st, size_t n, const gfn_object *ids);
 /*
  * Create n unsealed objects of tenant shaped like the tensors in t
  * (dtype, ndim, shape), fill in t[i].data and t[i].nbytes, all or nothing.
+ * They go on the calling thread's NUMA node (a device worker bound to its
+ * device's node writes outputs there).
  */
 gfn_status gfn_store_create_n(gfn_store *st, uint32_t tenant, size_t n,
                               gfn_tensor *t, gfn_object *ids);
@@ -149,6 +186,13 @@ void gfn_store_seal_n(gfn_store *st, size_t n, const gfn_object *ids);
 void gfn_store_discard_n(gfn_store *st, size_t n, const gfn_object *ids);
 
 void gfn_store_get_stats(gfn_store *st, gfn_store_stats *out);
+
+/*
+ * The NUMA node (logical, as in runtime/topology.h) holding object id's
+ * memory, or -1 when unknown or the id is not a live object. Placement
+ * uses it to weigh input bytes that would cross a NUMA link.
+ */
+int gfn_store_object_node(gfn_store *st, gfn_object id);
 
 /* "3f2a9c..:7/2" for messages; buf needs 48 bytes. */
 const char *gfn_store_id_str(gfn_object id, char *buf, size_t len);

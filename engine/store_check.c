@@ -42,13 +42,14 @@ static gfn_status check_segment(gfn_store *st, uint32_t k, uint64_t *live)
 	return GFN_OK;
 }
 
-/* Free granules of t's segments, counted block by block. */
-static uint64_t free_of(gfn_store *st, const tenant_rec *t)
+/* Free granules of t's segments on node, counted block by block. */
+static uint64_t free_of(gfn_store *st, const tenant_rec *t, int node)
 {
 	uint64_t sum = 0;
 
 	for (uint32_t k = 0; k < st->nseg_idx; k++) {
-		if (!st->segs[k] || st->segs[k]->t != t)
+		if (!st->segs[k] || st->segs[k]->t != t ||
+		    st->segs[k]->node != node)
 			continue;
 		for (uint32_t i = st->segs[k]->head; i != NIL;
 		     i = gfn__blk(&st->blocks, i)->next)
@@ -120,21 +121,34 @@ static gfn_status check_slots(gfn_store *st, uint64_t *objects, size_t *bytes)
 	return GFN_OK;
 }
 
+/* Every arena of t lists the free granules of t's segments on its node. */
+static gfn_status check_arenas(gfn_store *st, const tenant_rec *t)
+{
+	for (int n = 0; n < st->nnodes; n++) {
+		uint64_t listed = t->arena[n].free_granules;
+
+		if (listed != free_of(st, t, n))
+			return gfn__fail(GFN_EINTERNAL,
+			                 "tenant %u, node %d: %" PRIu64
+			                 " free granules listed, %" PRIu64
+			                 " in its segments",
+			                 t->id, n, listed, free_of(st, t, n));
+	}
+	return GFN_OK;
+}
+
 static gfn_status check_tenants(gfn_store *st)
 {
 	uint64_t objects = 0, bytes = 0, cached = 0;
+	gfn_status s;
 
 	for (int k = 0; k < MAX_TENANTS; k++) {
 		tenant_rec *t = st->tenants[k];
 
 		if (!t)
 			continue;
-		if (t->arena.free_granules != free_of(st, t))
-			return gfn__fail(GFN_EINTERNAL,
-			                 "tenant %u: %" PRIu64 " free granules "
-			                 "listed, %" PRIu64 " in its segments",
-			                 t->id, t->arena.free_granules,
-			                 free_of(st, t));
+		if ((s = check_arenas(st, t)) != GFN_OK)
+			return s;
 		objects += t->objects;
 		bytes += t->bytes;
 		cached += list_len(st, &t->lru, 1);
@@ -159,6 +173,10 @@ static gfn_status check_locked(gfn_store *st)
 	for (uint32_t k = 0; k < st->nseg_idx; k++) {
 		if (!st->segs[k])
 			continue;
+		if (st->segs[k]->node < 0 || st->segs[k]->node >= st->nnodes)
+			return gfn__fail(
+			        GFN_EINTERNAL, "segment %u is on node %d of %d",
+			        st->segs[k]->id, st->segs[k]->node, st->nnodes);
 		if ((s = check_segment(st, k, &live)) != GFN_OK)
 			return s;
 		mapped += st->segs[k]->map.size;

@@ -27,6 +27,7 @@
 #include "engine/shm_segment.h"
 #include "engine/store.h"
 #include "engine/store_proto.h"
+#include "runtime/numa.h"
 #include "runtime/util.h"
 
 #define TIMEOUT_S 30 /* longest wait for the engine's reply */
@@ -322,13 +323,15 @@ static gfn_status undo(gfn_store_client *c, gfn_object id, gfn_status s)
 	return gfn__fail(s, "%s", why);
 }
 
-gfn_status gfn_store_client_create(gfn_store_client *c, gfn_dtype dtype,
-                                   int ndim, const int64_t *shape,
-                                   gfn_object *out)
+gfn_status gfn_store_client_create_on(gfn_store_client *c, gfn_dtype dtype,
+                                      int ndim, const int64_t *shape,
+                                      int numa_node, gfn_object *out)
 {
 	gfn_shm_req rq = {.op = GFN_SHM_OP_CREATE,
 	                  .dtype = (uint32_t)dtype,
-	                  .ndim = ndim};
+	                  .ndim = ndim,
+	                  .node = numa_node,
+	                  .client_node = gfn__numa_current_node()};
 	gfn_shm_rep rp = {0};
 	gfn_status s;
 	void *data;
@@ -350,6 +353,13 @@ gfn_status gfn_store_client_create(gfn_store_client *c, gfn_dtype dtype,
 	}
 	pthread_mutex_unlock(&c->lock);
 	return s;
+}
+
+gfn_status gfn_store_client_create(gfn_store_client *c, gfn_dtype dtype,
+                                   int ndim, const int64_t *shape,
+                                   gfn_object *out)
+{
+	return gfn_store_client_create_on(c, dtype, ndim, shape, -1, out);
 }
 
 gfn_status gfn_store_client_map(gfn_store_client *c, gfn_object obj,

@@ -36,11 +36,11 @@ typedef struct list {
 
 /* Everything the store knows about one tenant. */
 typedef struct tenant_rec {
-	uint32_t id;      /* the tenant */
-	uint64_t bytes;   /* bytes of its live objects */
-	uint64_t objects; /* its live objects */
-	list lru;         /* its cached objects, least recently used first */
-	gfn_arena arena;  /* free blocks of its segments */
+	uint32_t id;       /* the tenant */
+	uint64_t bytes;    /* bytes of its live objects */
+	uint64_t objects;  /* its live objects */
+	list lru;          /* its cached objects, least recently used first */
+	gfn_arena arena[]; /* free blocks of its segments, per NUMA node */
 } tenant_rec;
 
 typedef struct seg {
@@ -49,6 +49,8 @@ typedef struct seg {
 	tenant_rec *t;   /* owner */
 	uint32_t live;   /* allocated blocks */
 	uint32_t head;   /* record of its first block */
+	int node;        /* logical NUMA node it was made for */
+	int bound;       /* its pages are bound to node (mbind) */
 } seg;
 
 typedef struct slot {
@@ -77,6 +79,7 @@ struct gfn_store {
 	size_t max_objects;   /* max live objects */
 	size_t quota;         /* max object bytes per tenant (not 0) */
 	size_t seg_size;      /* bytes of a standard segment */
+	int nnodes;           /* logical NUMA nodes segments are placed on */
 	size_t budget;        /* max bytes of mapped segments */
 	size_t mapped;        /* bytes of mapped segments */
 	size_t bytes;         /* bytes of live objects */

@@ -20,7 +20,8 @@
 #include "gfn/gfn.h"
 
 #define GFN_SHM_PROTO_MAGIC 0x53464e47u /* "GNFS" */
-#define GFN_SHM_PROTO_VERSION 1u
+/* 2: CREATE carries a NUMA placement hint and the client's node. */
+#define GFN_SHM_PROTO_VERSION 2u
 #define GFN_SHM_LIVE_MAX 32 /* segments asked about in one SEG_LIVE */
 
 enum gfn_shm_op {
@@ -48,7 +49,9 @@ typedef struct gfn_shm_req {
 	int64_t shape[GFN_MAX_DIMS];     /* CREATE */
 	uint32_t nsegs;                  /* SEG_LIVE: entries in segs */
 	uint32_t segs[GFN_SHM_LIVE_MAX]; /* SEG_LIVE: segment ids */
-	uint32_t pad;                    /* zero */
+	int32_t node;        /* CREATE: NUMA node wanted, -1: no hint */
+	int32_t client_node; /* CREATE: node the client runs on, -1: unknown */
+	uint32_t pad;        /* zero */
 } gfn_shm_req;
 
 typedef struct gfn_shm_rep {
@@ -63,7 +66,7 @@ typedef struct gfn_shm_rep {
 	uint32_t seg;                /* segment of the object */
 	uint32_t dtype;              /* object: element type */
 	int32_t ndim;                /* object: dimensions */
-	uint32_t pad;                /* zero */
+	int32_t node;                /* object: NUMA node of its segment */
 	uint64_t seg_size;           /* bytes of that segment */
 	uint64_t off;                /* its slot header in the segment */
 	uint64_t size;               /* object bytes */
@@ -72,7 +75,7 @@ typedef struct gfn_shm_rep {
 	char detail[256];            /* detail message of a failure */
 } gfn_shm_rep;
 
-_Static_assert(sizeof(gfn_shm_req) == 240, "request layout");
+_Static_assert(sizeof(gfn_shm_req) == 248, "request layout");
 _Static_assert(sizeof(gfn_shm_rep) == 408, "reply layout");
 
 #endif /* GFN_ENGINE_STORE_PROTO_H */

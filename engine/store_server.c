@@ -192,6 +192,7 @@ static void rep_loc(gfn_shm_rep *rp, const gfn_store_loc *loc)
 	rp->dtype = (uint32_t)loc->dtype;
 	rp->ndim = loc->ndim;
 	memcpy(rp->shape, loc->shape, sizeof(rp->shape));
+	rp->node = loc->node;
 }
 
 /* Send rp (and fd when >= 0) without blocking; nonzero on failure. */
@@ -232,9 +233,11 @@ static gfn_status op_create(gfn_store_server *srv, conn *c,
 	gfn_status s = ledger_reserve(c);
 
 	if (s == GFN_OK)
-		s = gfn_store_create_as(srv->st, c->tenant,
-		                        (gfn_dtype)rq->dtype, rq->ndim,
-		                        rq->shape, &id, &loc);
+		s = gfn_store_create_at(
+		        srv->st, c->tenant, rq->node,
+		        rq->client_node >= 0 ? rq->client_node
+		                             : GFN_STORE_NODE_UNKNOWN,
+		        (gfn_dtype)rq->dtype, rq->ndim, rq->shape, &id, &loc);
 	if (s != GFN_OK)
 		return s;
 	ledger_add(c, id);

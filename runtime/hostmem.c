@@ -3,12 +3,20 @@
  */
 #include "runtime/hostmem.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
+#include "runtime/numa.h"
 #include "runtime/util.h"
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
+#endif
 
 #define MIN_SHIFT 6  /* smallest class: 64 bytes */
 #define MAX_SHIFT 30 /* largest class: 1 GiB */
@@ -39,6 +47,8 @@ struct gfn_hostmem {
 	_Atomic size_t os_bytes;    /* bytes taken from the OS */
 	_Atomic uint64_t os_allocs; /* times memory was taken from the OS */
 	gfn_hostmem_provider prov;  /* slab source; alloc NULL: mmap */
+	int node;                   /* NUMA node of the slabs; -1: any */
+	gfn_hostmem_pinner pin;     /* pins node-bound slabs; pin NULL: no */
 	gfn_status (*on_slab)(void *, void *, size_t); /* new-slab hook */
 	void *on_slab_ctx;                             /* its argument */
 };
@@ -81,8 +91,106 @@ gfn_status gfn_hostmem_create(size_t limit, gfn_hostmem **out)
 		pthread_mutex_init(&hm->cls[i].lock, NULL);
 	pthread_mutex_init(&hm->slab_lock, NULL);
 	hm->limit = limit;
+	hm->node = -1;
 	*out = hm;
 	return GFN_OK;
+}
+
+gfn_status gfn_hostmem_create_on_node(size_t limit, int node,
+                                      const gfn_hostmem_pinner *pin,
+                                      gfn_hostmem **out)
+{
+	gfn_status s;
+
+	*out = NULL;
+	if (!gfn__numa_available())
+		return gfn__fail(GFN_ENOTSUP,
+		                 "no NUMA support in this kernel: "
+		                 "a pool cannot be bound to node %d",
+		                 node);
+	if (!gfn__numa_node_exists(node))
+		return gfn__fail(GFN_EINVAL,
+		                 "NUMA node %d does not exist on this machine "
+		                 "(nodes 0..%d) or is not allowed here",
+		                 node, gfn__numa_max_node());
+	if ((s = gfn_hostmem_create(limit, out)) != GFN_OK)
+		return s;
+	(*out)->node = node;
+	if (pin)
+		(*out)->pin = *pin;
+	return GFN_OK;
+}
+
+int gfn_hostmem_node(const gfn_hostmem *hm)
+{
+	return hm->node;
+}
+
+/* Give a slab back: unpin and unmap, or to its provider. */
+static void slab_unmap(gfn_hostmem *hm, void *p, size_t bytes, void *handle)
+{
+	if (hm->prov.alloc) {
+		hm->prov.free(hm->prov.ctx, p, bytes, handle);
+		return;
+	}
+	if (hm->node >= 0 && hm->pin.pin && hm->pin.unpin)
+		hm->pin.unpin(hm->pin.ctx, p, bytes, handle);
+	munmap(p, bytes);
+}
+
+/* Fault every page of a fresh slab in, for writing (no OOM kill on ENOMEM). */
+static gfn_status populate(void *p, size_t bytes)
+{
+	long ps = sysconf(_SC_PAGESIZE);
+	size_t page = ps > 0 ? (size_t)ps : 4096;
+
+	if (madvise(p, bytes, MADV_POPULATE_WRITE) == 0)
+		return GFN_OK;
+	if (errno != EINVAL)
+		return gfn__fail(GFN_ENOMEM, "faulting in %zu bytes: %s", bytes,
+		                 strerror(errno));
+	for (size_t off = 0; off < bytes; off += page)
+		((volatile char *)p)[off] = 0; /* kernel before 5.14 */
+	return GFN_OK;
+}
+
+/*
+ * Bind a fresh slab to the pool's node, fault it in, check where its
+ * pages went, then pin it: the policy only decides where pages are
+ * faulted, and pinned pages never move.
+ */
+static gfn_status place_slab(gfn_hostmem *hm, void *p, size_t bytes,
+                             void **handle)
+{
+	gfn_status s;
+
+	if ((s = gfn__numa_bind(p, bytes, hm->node, GFN_NUMA_BIND)) != GFN_OK ||
+	    (s = populate(p, bytes)) != GFN_OK ||
+	    (s = gfn__numa_check(p, bytes, hm->node)) != GFN_OK)
+		return s;
+	return hm->pin.pin ? hm->pin.pin(hm->pin.ctx, p, bytes, handle)
+	                   : GFN_OK;
+}
+
+/* A new slab of bytes from the provider, or mapped (and placed). */
+static void *slab_map(gfn_hostmem *hm, size_t bytes, void **handle)
+{
+	void *p;
+
+	*handle = NULL;
+	if (hm->prov.alloc)
+		return hm->prov.alloc(hm->prov.ctx, bytes, handle);
+	p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+	         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	if (hm->node >= 0 && place_slab(hm, p, bytes, handle) != GFN_OK) {
+		gfn__log(GFN_LOG_WARN, "host pool on node %d: %s", hm->node,
+		         gfn_error_detail());
+		munmap(p, bytes);
+		return NULL;
+	}
+	return p;
 }
 
 void gfn_hostmem_destroy(gfn_hostmem *hm)
@@ -93,11 +201,7 @@ void gfn_hostmem_destroy(gfn_hostmem *hm)
 		return;
 	for (s = hm->slabs; s; s = next) {
 		next = s->next;
-		if (hm->prov.alloc)
-			hm->prov.free(hm->prov.ctx, s->base, s->bytes,
-			              s->handle);
-		else
-			munmap(s->base, s->bytes);
+		slab_unmap(hm, s->base, s->bytes, s->handle);
 		free(s);
 	}
 	for (int i = 0; i < NCLASS; i++)
@@ -118,17 +222,9 @@ static void *os_take(gfn_hostmem *hm, size_t bytes)
 	s = malloc(sizeof(*s));
 	if (!s)
 		goto err_undo;
-	s->handle = NULL;
-	if (hm->prov.alloc) {
-		p = hm->prov.alloc(hm->prov.ctx, bytes, &s->handle);
-		if (!p)
-			goto err_free_slab;
-	} else {
-		p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
-		         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		if (p == MAP_FAILED)
-			goto err_free_slab;
-	}
+	p = slab_map(hm, bytes, &s->handle);
+	if (!p)
+		goto err_free_slab;
 	if (hm->on_slab && hm->on_slab(hm->on_slab_ctx, p, bytes) != GFN_OK)
 		goto err_unmap;
 	s->base = p;
@@ -141,10 +237,7 @@ static void *os_take(gfn_hostmem *hm, size_t bytes)
 	return p;
 
 err_unmap:
-	if (hm->prov.alloc)
-		hm->prov.free(hm->prov.ctx, p, bytes, s->handle);
-	else
-		munmap(p, bytes);
+	slab_unmap(hm, p, bytes, s->handle);
 err_free_slab:
 	free(s);
 err_undo:

@@ -283,6 +283,9 @@ gfn_object test_take_output(gfn_engine *e, gfn_future f);
  * element of the result, and give everything back.
  */
 void test_vadd_roundtrip(gfn_engine *e, gfn_function fn, size_t n);
+/* The same, allowed only on the devices in the mask (0: any). */
+void test_vadd_roundtrip_on(gfn_engine *e, gfn_function fn, size_t n,
+                            uint64_t devices);
 
 /* --------------------------------------------------------------- callbacks */
 

@@ -310,6 +310,11 @@ static void opencl_mixed_backends(void)
 	gfn_function fn = reg_vadd_cl(e, "vadd.both", test_vadd_kernel);
 	size_t ndev = count_devices(e);
 
+	/* Placement sends a lone invocation to the fastest device; pin
+	   some to each device to run both versions. */
+	for (size_t d = 0; d < ndev; d++)
+		for (int i = 0; i < 8; i++)
+			test_vadd_roundtrip_on(e, fn, 333, 1ull << d);
 	for (int i = 0; i < 64; i++)
 		test_vadd_roundtrip(e, fn, 333);
 	for (size_t d = 0; d < ndev; d++) {

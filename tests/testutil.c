@@ -405,6 +405,12 @@ gfn_object test_take_output(gfn_engine *e, gfn_future f)
 
 void test_vadd_roundtrip(gfn_engine *e, gfn_function fn, size_t n)
 {
+	test_vadd_roundtrip_on(e, fn, n, 0);
+}
+
+void test_vadd_roundtrip_on(gfn_engine *e, gfn_function fn, size_t n,
+                            uint64_t devices)
+{
 	static atomic_uint salt;
 	unsigned s = atomic_fetch_add(&salt, 1);
 	float *a = malloc(n * sizeof *a + 1);
@@ -422,6 +428,7 @@ void test_vadd_roundtrip(gfn_engine *e, gfn_function fn, size_t n)
 	in[0] = test_make_f32_1d(e, a, n);
 	in[1] = test_make_f32_1d(e, b, n);
 	inv = test_inv(fn, 2, in, 0, NULL);
+	inv.devices = devices;
 	ASSERT_OK(gfn_invoke(e, &inv, &f));
 	ASSERT_NE(f.id, 0);
 	out = test_take_output(e, f);

@@ -180,6 +180,17 @@ typedef struct gfn_config {
 	size_t tenant_quota_bytes;  /* most object bytes one client tenant
 	                               may hold; default 0: no limit but
 	                               store_capacity */
+	const char *topology_xml;   /* hwloc XML file describing the machine
+	                               (tests, planning); NULL: this machine,
+	                               or $GFN_TOPOLOGY_XML when set */
+	const char *topology_devices; /* with topology_xml: the PCI bus id
+	                                 in that file of each engine device,
+	                                 in device order, comma-separated;
+	                                 an empty entry maps none. NULL:
+	                                 $GFN_TOPOLOGY_DEVICES */
+	unsigned numa_link_gbs;       /* bandwidth of a link between NUMA
+	                                 nodes in GB/s, for placement;
+	                                 default 20 */
 } gfn_config;
 
 /* Fill *cfg with the defaults. Always call it before setting fields. */
@@ -249,6 +260,21 @@ static inline int gfn_object_equal(gfn_object a, gfn_object b)
  */
 GFN_API gfn_status gfn_object_create(gfn_engine *e, gfn_dtype dtype, int ndim,
                                      const int64_t *shape, gfn_object *out);
+
+/*
+ * As gfn_object_create, with a placement hint: the object's memory goes on
+ * NUMA node numa_node (logical numbering, as the engine's topology counts
+ * nodes), normally the node of the device that will read it. -1 is no
+ * hint: the node the calling thread runs on, which is also where
+ * gfn_object_create puts it. On a node this machine has, the pages are
+ * bound there (preferred: they spill to another node rather than fail
+ * when it is full); a node only a simulated topology has is recorded for
+ * placement, not bound. GFN_EINVAL for numa_node < -1 or not below the
+ * number of nodes the engine knows; otherwise as gfn_object_create.
+ */
+GFN_API gfn_status gfn_object_create_on(gfn_engine *e, gfn_dtype dtype,
+                                        int ndim, const int64_t *shape,
+                                        int numa_node, gfn_object *out);
 
 /*
  * Copy len bytes from src into the unsealed object at byte offset off.
@@ -566,6 +592,8 @@ GFN_API gfn_status gfn_engine_stats(gfn_engine *e, gfn_stats *out);
 typedef struct gfn_device_stats {
 	uint64_t completed; /* invocations that ran on the device */
 	uint64_t queued;    /* waiting in its queue now */
+	unsigned bound_workers; /* workers pinned to the cores of the
+	                           device's NUMA node */
 } gfn_device_stats;
 
 GFN_API gfn_status gfn_device_get_stats(gfn_engine *e, size_t index,

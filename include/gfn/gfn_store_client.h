@@ -63,10 +63,23 @@ GFN_API void gfn_store_client_detach(gfn_store_client *c);
 /* The tenant the engine assigned to this client. */
 GFN_API uint32_t gfn_store_client_tenant(const gfn_store_client *c);
 
-/* As gfn_object_create: the client owns one reference to *out. */
+/*
+ * As gfn_object_create: the client owns one reference to *out. The object
+ * goes on the NUMA node this thread runs on (as the client reports it).
+ */
 GFN_API gfn_status gfn_store_client_create(gfn_store_client *c, gfn_dtype dtype,
                                            int ndim, const int64_t *shape,
                                            gfn_object *out);
+/*
+ * As gfn_object_create_on: the object goes in a segment on NUMA node
+ * numa_node (the node of the device that will read it; -1: no hint, as
+ * gfn_store_client_create). GFN_EINVAL for a node the engine does not
+ * know. The hint decides placement only, never access.
+ */
+GFN_API gfn_status gfn_store_client_create_on(gfn_store_client *c,
+                                              gfn_dtype dtype, int ndim,
+                                              const int64_t *shape,
+                                              int numa_node, gfn_object *out);
 /* As gfn_object_write: copies into the shared segment, in this process. */
 GFN_API gfn_status gfn_store_client_write(gfn_store_client *c, gfn_object obj,
                                           size_t off, const void *src,
