@@ -28,6 +28,8 @@ void gfn_config_init(gfn_config *cfg)
 	cfg->spin_us = 50;
 	cfg->device_pool_chunk = (size_t)64 << 20;
 	cfg->numa_link_gbs = 20;
+	cfg->tenant_max_inflight = -1;
+	cfg->tenant_device_bytes = -1;
 	cfg->segment_size = (size_t)64 << 20;
 }
 
@@ -50,6 +52,14 @@ static gfn_status take_config(gfn_engine *e, const gfn_config *cfg)
 		e->cfg.max_objects = d.max_objects;
 	if (!e->cfg.max_futures)
 		e->cfg.max_futures = d.max_futures;
+	if (e->cfg.tenant_max_inflight == 0 ||
+	    e->cfg.tenant_max_inflight < -1 ||
+	    e->cfg.tenant_device_bytes == 0 || e->cfg.tenant_device_bytes < -1)
+		return gfn__fail(GFN_EINVAL,
+		                 "tenant limits must be -1 (none) or positive "
+		                 "(max_inflight %lld, device_bytes %lld)",
+		                 (long long)e->cfg.tenant_max_inflight,
+		                 (long long)e->cfg.tenant_device_bytes);
 	if (!e->cfg.numa_link_gbs)
 		e->cfg.numa_link_gbs = d.numa_link_gbs;
 	if (!e->cfg.device_pool_chunk)
@@ -274,7 +284,8 @@ gfn_status gfn_engine_create(const gfn_config *cfg, gfn_engine **out)
 	/* Devices before the store: its regions get registered with them. */
 	if ((s = take_config(e, cfg)) != GFN_OK ||
 	    (s = gfn__registry_init(e)) != GFN_OK ||
-	    (s = gfn__jobs_init(e)) != GFN_OK || (s = probe(e)) != GFN_OK ||
+	    (s = gfn__jobs_init(e)) != GFN_OK ||
+	    (s = gfn__tenants_init(e)) != GFN_OK || (s = probe(e)) != GFN_OK ||
 	    (s = gfn__devices_open(e)) != GFN_OK ||
 	    (s = apply_topology(e)) != GFN_OK ||
 	    (s = open_kcache(e)) != GFN_OK || (s = make_store(e)) != GFN_OK ||
@@ -302,6 +313,7 @@ void gfn_engine_destroy(gfn_engine *e)
 	gfn__jobs_fini(e);
 	gfn_kcache_close(e->kcache);
 	gfn_topology_free(e->topo);
+	gfn__tenants_fini(e);
 	pthread_mutex_destroy(&e->reg_lock);
 	free(e);
 }
@@ -503,6 +515,25 @@ static void input_nodes(gfn_engine *e, gfn_job *j)
 		                               : -1);
 }
 
+/* Priority and deadline; a deadline already passed is refused. */
+static gfn_status schedule_of(gfn_job *j, const gfn_invocation *inv)
+{
+	uint64_t now;
+
+	j->prio = inv->priority;
+	j->deadline = inv->deadline_ns ? inv->deadline_ns : UINT64_MAX;
+	if (!inv->deadline_ns || inv->deadline_ns > (now = gfn__now_ns()))
+		return GFN_OK;
+	return gfn__fail(GFN_ETIMEDOUT,
+	                 "deadline passed %llu ns before submission",
+	                 (unsigned long long)(now - inv->deadline_ns));
+}
+
+uint64_t gfn_clock_ns(void)
+{
+	return gfn__now_ns();
+}
+
 /* Some allowed device must be able to run the function. */
 static gfn_status check_devices(gfn_engine *e, const gfn_job *j)
 {
@@ -523,6 +554,7 @@ static gfn_status prepare(gfn_engine *e, const gfn_invocation *inv, gfn_job *j)
 
 	j->fn = NULL;
 	j->est_ns = 0;
+	j->quota = NULL;
 	j->inputs_held = 0;
 	j->outputs_live = 0;
 	j->cb = NULL;
@@ -548,6 +580,10 @@ static gfn_status prepare(gfn_engine *e, const gfn_invocation *inv, gfn_job *j)
 	j->cb_arg = inv->callback_arg;
 	j->devmask = inv->devices;
 	input_nodes(e, j);
+	if ((s = schedule_of(j, inv)) != GFN_OK)
+		return s;
+	if ((s = gfn__tenant_admit(e, inv->tenant, &j->quota)) != GFN_OK)
+		return s;
 	return check_devices(e, j);
 }
 

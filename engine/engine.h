@@ -9,6 +9,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "engine/pqueue.h"
 #include "engine/store.h"
 #include "gfn/gfn.h"
 #include "runtime/backend.h"
@@ -63,6 +64,16 @@ typedef struct gfn_fn_slot {
 #define FN_DEAD (1ull << 31)
 #define FN_REFS 0x7fffffffull
 
+/* ---- tenant limits (tenants.c) ------------------------------------------ */
+
+#define GFN_MAX_TENANTS 1024 /* tenants with limits tracked at once */
+
+typedef struct gfn_tenant_rec {
+	_Atomic uint32_t id;                        /* tenant, 0 = free */
+	_Atomic int64_t inflight;                   /* invocations not ended */
+	_Atomic int64_t dev_bytes[GFN_MAX_DEVICES]; /* device memory used */
+} gfn_tenant_rec;
+
 /* ---- jobs: the state behind a future (future.c) ----------------------------- */
 
 enum {
@@ -97,9 +108,12 @@ typedef struct gfn_job {
 	int8_t in_node[GFN_MAX_INPUTS];     /* NUMA node of each input, -1 */
 	uint64_t
 	        est_ns; /* expected run time, counted in its device's backlog */
-	void *cb_arg;   /* its argument */
-	uint32_t idx;   /* slot in the job table */
-	uint32_t next_free; /* free list */
+	int32_t prio;   /* queue priority */
+	uint64_t deadline;     /* gfn_clock_ns time, UINT64_MAX: none */
+	gfn_tenant_rec *quota; /* limits it counts against, or NULL */
+	void *cb_arg;          /* its argument */
+	uint32_t idx;          /* slot in the job table */
+	uint32_t next_free;    /* free list */
 } gfn_job;
 
 /* ---- devices and their queues (sched.c) --------------------------------------- */
@@ -118,11 +132,9 @@ typedef struct gfn_dev {
 	gfn_bdev *bdev;                 /* open device (context) */
 	gfn_device_info info;           /* properties */
 	gfn_devmem *pool;               /* device memory, NULL on the CPU */
-	pthread_mutex_t lock;           /* guards ring, head, tail */
-	uint64_t *ring;                 /* queued future ids */
-	size_t mask;                    /* ring size - 1 */
+	pthread_mutex_t lock;           /* guards q */
+	gfn_pqueue q;                   /* queued future ids */
 	size_t cap;                     /* max queued (config) */
-	size_t head, tail;              /* pop at head, push at tail */
 	_Atomic size_t count;           /* queued now; read without lock */
 	_Atomic uint32_t wake_seq;      /* futex word for idle workers */
 	_Atomic uint32_t sleepers;      /* workers asleep */
@@ -147,6 +159,7 @@ struct gfn_engine {
 	gfn_store *store;                       /* objects */
 	gfn_kcache *kcache;                     /* compiled kernels */
 	gfn_topology *topo;       /* the machine (or the one described) */
+	gfn_tenant_rec *tenants;  /* GFN_MAX_TENANTS limit records */
 	pthread_mutex_t reg_lock; /* guards regs */
 	struct gfn_reg *regs;     /* host regions registered */
 	size_t nregs, capregs;    /* used and allocated entries */
@@ -205,6 +218,17 @@ enum {
 	DEV_QUARANTINED = 1, /* poisoned: being reset, takes no work */
 	DEV_RETIRED = 2,     /* reset failed: takes no work again */
 };
+
+/* tenants.c: limits of tenants other than 0 (see gfn_config). */
+gfn_status gfn__tenants_init(gfn_engine *e);
+void gfn__tenants_fini(gfn_engine *e);
+/* Count one more invocation of tenant t; *out is what to release. */
+gfn_status gfn__tenant_admit(gfn_engine *e, uint32_t t, gfn_tenant_rec **out);
+void gfn__tenant_leave(gfn_tenant_rec *r);
+gfn_status gfn__tenant_take_device(gfn_engine *e, gfn_tenant_rec *r, int dev,
+                                   int64_t bytes);
+void gfn__tenant_give_device(gfn_engine *e, gfn_tenant_rec *r, int dev,
+                             int64_t bytes);
 
 /* registry.c */
 gfn_status gfn__registry_init(gfn_engine *e);

@@ -152,6 +152,8 @@ static void job_drop_args(gfn_engine *e, gfn_job *j)
 	if (j->fn)
 		gfn__fn_release(e, j->fn);
 	j->fn = NULL;
+	gfn__tenant_leave(j->quota);
+	j->quota = NULL;
 }
 
 void gfn__job_abort(gfn_engine *e, gfn_job *j)

@@ -23,13 +23,14 @@
 /* Take every id from d's queue. Every queue lock held. */
 static size_t drain_locked(gfn_dev *d, uint64_t **out)
 {
-	size_t n = d->tail - d->head, k = 0;
+	size_t n = d->q.n, k = 0;
 	uint64_t *ids = n ? malloc(n * sizeof(*ids)) : NULL;
+	gfn_qent qe;
 
 	if (n && !ids)
 		n = 0; /* no memory: the ids stay, and run_id re-places them */
-	for (; k < n; k++)
-		ids[k] = d->ring[d->head++ & d->mask];
+	for (; k < n && gfn_pq_pop(&d->q, &qe); k++)
+		ids[k] = qe.id;
 	atomic_fetch_sub(&d->count, n);
 	*out = ids;
 	return n;

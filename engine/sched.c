@@ -24,7 +24,6 @@
 static gfn_status dev_init(gfn_engine *e, gfn_dev *d, const gfn_backend *b,
                            int bidx)
 {
-	size_t ring = 1;
 	gfn_status s;
 
 	d->ops = b->ops;
@@ -32,12 +31,8 @@ static gfn_status dev_init(gfn_engine *e, gfn_dev *d, const gfn_backend *b,
 	if (s != GFN_OK)
 		return s;
 	d->info.backend_index = bidx;
-	while (ring < e->cfg.queue_capacity)
-		ring <<= 1;
-	d->ring = calloc(ring, sizeof(*d->ring));
-	if (!d->ring)
-		return gfn__fail(GFN_ENOMEM, "no memory for a device queue");
-	d->mask = ring - 1;
+	if ((s = gfn_pq_init(&d->q, e->cfg.queue_capacity)) != GFN_OK)
+		return s;
 	d->cap = e->cfg.queue_capacity;
 	pthread_mutex_init(&d->lock, NULL);
 	s = b->ops->device_open(bidx, &d->bdev);
@@ -87,8 +82,8 @@ void gfn__devices_close(gfn_engine *e)
 		gfn_devmem_destroy(d->pool);
 		if (d->bdev)
 			d->ops->device_close(d->bdev);
-		if (d->ring) {
-			free(d->ring);
+		if (d->q.h) {
+			gfn_pq_fini(&d->q);
 			pthread_mutex_destroy(&d->lock);
 		}
 	}
@@ -103,12 +98,13 @@ void gfn__devices_close(gfn_engine *e)
 static size_t queue_pop(gfn_dev *d, uint64_t *out, size_t max)
 {
 	size_t n = 0;
+	gfn_qent qe;
 
 	if (!atomic_load_explicit(&d->count, memory_order_acquire))
 		return 0;
 	pthread_mutex_lock(&d->lock);
-	while (n < max && d->head != d->tail)
-		out[n++] = d->ring[d->head++ & d->mask];
+	while (n < max && gfn_pq_pop(&d->q, &qe))
+		out[n++] = qe.id;
 	atomic_fetch_sub(&d->count, n);
 	pthread_mutex_unlock(&d->lock);
 	return n;
@@ -166,7 +162,7 @@ static uint64_t transfer_ns(const gfn_engine *e, const gfn_job *j,
  * cross a NUMA link to reach it, and j's own run time there. Equal
  * estimates go round-robin from start. -1 when none may take it.
  */
-static int place(gfn_engine *e, gfn_job *j, unsigned start)
+static int place(gfn_engine *e, gfn_job *j, unsigned start, uint64_t *finish)
 {
 	uint64_t best_t = UINT64_MAX;
 	int best = -1;
@@ -177,8 +173,7 @@ static int place(gfn_engine *e, gfn_job *j, unsigned start)
 		uint64_t t;
 
 		if (atomic_load(&d->state) != DEV_ACTIVE ||
-		    !(j->fn->runs_on & (1ull << i)) ||
-		    d->tail - d->head >= d->cap ||
+		    !(j->fn->runs_on & (1ull << i)) || d->q.n >= d->cap ||
 		    (j->devmask && !(j->devmask & (1ull << i))))
 			continue;
 		t = atomic_load_explicit(&d->backlog_ns, memory_order_relaxed) +
@@ -188,6 +183,8 @@ static int place(gfn_engine *e, gfn_job *j, unsigned start)
 			best = i;
 		}
 	}
+	if (finish)
+		*finish = best_t;
 	return best;
 }
 
@@ -200,25 +197,40 @@ static void push_job(gfn_engine *e, gfn_job *j, int i)
 	j->est_ns = expected_ns(e, j->fn, i);
 	atomic_fetch_add_explicit(&d->backlog_ns, j->est_ns,
 	                          memory_order_relaxed);
-	d->ring[d->tail++ & d->mask] = gfn__job_id(j);
+	gfn_pq_push(&d->q, gfn__job_id(j), j->prio, j->deadline);
 	atomic_fetch_add(&d->count, 1);
 }
 
-/* Place and queue jobs[0..n-1] in order, all device locks held. */
-static size_t place_locked(gfn_engine *e, gfn_job **jobs, size_t n,
-                           unsigned *pushed)
+/*
+ * Place and queue jobs[0..n-1] in order, all device locks held, until
+ * one finds no room (GFN_EBUSY) or could not finish before its deadline
+ * anywhere (GFN_ETIMEDOUT). *done says how many went in.
+ */
+static gfn_status place_locked(gfn_engine *e, gfn_job **jobs, size_t n,
+                               unsigned *pushed, size_t *done)
 {
 	unsigned start =
 	        atomic_fetch_add_explicit(&e->rr, 1, memory_order_relaxed);
+	uint64_t now = gfn__now_ns(), finish;
 	size_t k;
 
 	for (k = 0; k < n; k++) {
 		gfn_job *j = jobs[k];
-		int i = place(e, j, start + (unsigned)k);
+		int i = place(e, j, start + (unsigned)k, &finish);
 		uint64_t sw;
 
 		if (i < 0)
 			break;
+		if (j->deadline != UINT64_MAX && now + finish > j->deadline) {
+			*done = k;
+			return gfn__fail(
+			        GFN_ETIMEDOUT,
+			        "%s cannot finish before its deadline: "
+			        "estimated %llu ns late",
+			        j->fn->name,
+			        (unsigned long long)(now + finish -
+			                             j->deadline));
+		}
 		sw = atomic_load_explicit(&j->sw, memory_order_relaxed);
 		atomic_store_explicit(&j->sw,
 		                      (sw & ~0xffffffffull) | JOB_QUEUED,
@@ -226,7 +238,13 @@ static size_t place_locked(gfn_engine *e, gfn_job **jobs, size_t n,
 		push_job(e, j, i);
 		pushed[i]++;
 	}
-	return k;
+	*done = k;
+	if (k < n)
+		return gfn__fail(GFN_EBUSY,
+		                 "every device that may run %s is full (queue "
+		                 "capacity %zu) or being reset after a fault",
+		                 jobs[k]->fn->name, e->cfg.queue_capacity);
+	return GFN_OK;
 }
 
 void gfn__lock_devices(gfn_engine *e)
@@ -252,21 +270,15 @@ gfn_status gfn__submit(gfn_engine *e, gfn_job **jobs, size_t n,
                        size_t *accepted)
 {
 	unsigned pushed[GFN_MAX_DEVICES] = {0};
-	size_t k;
+	gfn_status s;
 
 	gfn__lock_devices(e);
-	k = place_locked(e, jobs, n, pushed);
+	s = place_locked(e, jobs, n, pushed, accepted);
 	gfn__unlock_devices(e);
 	wake_pushed(e, pushed);
-	*accepted = k;
-	if (k < n) {
-		atomic_fetch_add(&e->rejected_busy, n - k);
-		return gfn__fail(GFN_EBUSY,
-		                 "every device that may run %s is full (queue "
-		                 "capacity %zu) or being reset after a fault",
-		                 jobs[k]->fn->name, e->cfg.queue_capacity);
-	}
-	return GFN_OK;
+	if (s == GFN_EBUSY)
+		atomic_fetch_add(&e->rejected_busy, n - *accepted);
+	return s;
 }
 
 /* End a job that was queued with status, if it is still queued. */
@@ -302,7 +314,7 @@ void gfn__replace_ids(gfn_engine *e, const uint64_t *ids, size_t n)
 			gfn__unlock_devices(e); /* canceled meanwhile */
 			continue;
 		}
-		i = place(e, j, (unsigned)k);
+		i = place(e, j, (unsigned)k, NULL);
 		if (i >= 0) {
 			gfn__backlog_done(e, j); /* leaves its old device */
 			push_job(e, j, i);
@@ -441,6 +453,18 @@ static gfn_status unstage(gfn_worker *w, gfn_job *j, gfn_dblock **blk)
 	return s;
 }
 
+/* Device memory j's tensors take (what the tenant limit counts). */
+static int64_t job_bytes(const gfn_job *j)
+{
+	int64_t n = 0;
+
+	for (int k = 0; k < j->n_in; k++)
+		n += (int64_t)j->in[k].nbytes;
+	for (int k = 0; k < j->n_out; k++)
+		n += (int64_t)j->out[k].nbytes;
+	return n;
+}
+
 /*
  * Run j on a device with its own memory: inputs go straight from store
  * memory into pool blocks (one async copy each), the kernel runs, outputs
@@ -455,6 +479,11 @@ static gfn_status run_on_device(gfn_worker *w, gfn_job *j)
 	gfn_launch l = {.args = &a, .param_types = j->fn->par};
 	gfn_status s, s2;
 
+	int64_t bytes = job_bytes(j);
+
+	s = gfn__tenant_take_device(w->e, j->quota, d->index, bytes);
+	if (s != GFN_OK)
+		return s;
 	s = stage(w, j->n_in, j->in, din, bin, 1);
 	if (s == GFN_OK)
 		s = stage(w, j->n_out, j->out, dout, bout, 0);
@@ -470,6 +499,7 @@ static gfn_status run_on_device(gfn_worker *w, gfn_job *j)
 		gfn_devmem_free(d->pool, bin[k]);
 	for (size_t k = 0; k < GFN_MAX_OUTPUTS; k++)
 		gfn_devmem_free(d->pool, bout[k]);
+	gfn__tenant_give_device(w->e, j->quota, d->index, bytes);
 	return s;
 }
 
@@ -545,6 +575,15 @@ static void run_id(gfn_worker *w, uint64_t id)
 		return;
 	}
 	t0 = gfn__now_ns();
+	if (j->deadline != UINT64_MAX &&
+	    t0 + expected_ns(w->e, j->fn, d->index) > j->deadline) {
+		atomic_fetch_sub(&d->running, 1);
+		gfn__fail(GFN_ETIMEDOUT,
+		          "%s would end after its deadline: not run",
+		          j->fn->name);
+		gfn__job_finish(w->e, j, GFN_ETIMEDOUT);
+		return;
+	}
 	s = execute(w, j);
 	if (s == GFN_OK)
 		learn(j->fn, d->index, gfn__now_ns() - t0);

@@ -60,7 +60,7 @@ typedef struct gfn_store_config {
 	int numa_nodes; /* logical NUMA nodes (runtime/topology.h) segments
 	                   are placed on, 1..GFN_STORE_MAX_NODES; 0: this
 	                   machine's (libnuma; 1 without NUMA support) */
-	gfn_region_fn on_region; /* optional: new region hook */
+	gfn_region_fn on_region;           /* optional: new region hook */
 	gfn_region_gone_fn on_region_gone; /* optional: region going */
 	void *region_ctx;                  /* their argument */
 } gfn_store_config;

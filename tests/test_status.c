@@ -52,7 +52,7 @@ static void status_names_and_strings(void)
 
 static void status_unknown(void)
 {
-	const int unknown[] = {1, 2, 77, -22, -23, -99, -100000, 123456789};
+	const int unknown[] = {1, 2, 77, -90, -91, -99, -100000, 123456789};
 
 	for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
 		gfn_status s = (gfn_status)unknown[i];

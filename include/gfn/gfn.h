@@ -79,7 +79,8 @@ GFN_API const char *gfn_version_string(void);
 	X(ENOTSUP, -18, "operation not supported")                             \
 	X(EEXIST, -19, "already exists")                                       \
 	X(ESYS, -20, "operating system call failed")                           \
-	X(EINTERNAL, -21, "internal error in gfn")
+	X(EINTERNAL, -21, "internal error in gfn")                             \
+	X(EQUOTA, -22, "a tenant limit would be exceeded")
 
 typedef enum gfn_status {
 #define GFN_STATUS_ENUM_(name, code, text) GFN_##name = code,
@@ -191,6 +192,12 @@ typedef struct gfn_config {
 	unsigned numa_link_gbs;       /* bandwidth of a link between NUMA
 	                                 nodes in GB/s, for placement;
 	                                 default 20 */
+	int64_t tenant_max_inflight; /* most invocations one tenant other
+	                                than 0 may have submitted and not
+	                                ended; -1 (default): no limit */
+	int64_t tenant_device_bytes; /* most device memory the running
+	                                invocations of one such tenant may
+	                                use on one device; -1: no limit */
 } gfn_config;
 
 /* Fill *cfg with the defaults. Always call it before setting fields. */
@@ -501,7 +508,18 @@ typedef struct gfn_invocation {
 	uint64_t devices;         /* bit d allows engine device d; 0: any.
 	                             No allowed device that can run the
 	                             function: GFN_ENODEV */
+	int32_t priority;         /* higher runs first; default 0 */
+	uint64_t deadline_ns;     /* gfn_clock_ns() time by which it must
+	                             have run; 0: none. One that cannot make
+	                             it is refused (GFN_ETIMEDOUT) at
+	                             submission or ended before it runs */
+	uint32_t tenant;          /* who it runs for, for the tenant limits;
+	                             0: the engine's own (no limits). Set by
+	                             a trusted embedder such as gfnd */
 } gfn_invocation;
+
+/* The clock deadlines are on: CLOCK_MONOTONIC, in nanoseconds. */
+GFN_API uint64_t gfn_clock_ns(void);
 
 /*
  * Submit one invocation. Arguments are checked at once (function, input

@@ -1,0 +1,80 @@
+/*
+ * pqueue.c - the device queue's heap (see pqueue.h).
+ */
+#include "engine/pqueue.h"
+
+#include <stdlib.h>
+
+#include "runtime/util.h"
+
+gfn_status gfn_pq_init(gfn_pqueue *q, size_t cap)
+{
+	q->h = calloc(cap ? cap : 1, sizeof(*q->h));
+	if (!q->h)
+		return gfn__fail(GFN_ENOMEM, "no memory for a device queue");
+	q->n = 0;
+	q->cap = cap;
+	q->seq = 0;
+	return GFN_OK;
+}
+
+void gfn_pq_fini(gfn_pqueue *q)
+{
+	free(q->h);
+	q->h = NULL;
+}
+
+/* a runs before b. */
+static int before(const gfn_qent *a, const gfn_qent *b)
+{
+	if (a->prio != b->prio)
+		return a->prio > b->prio;
+	if (a->deadline != b->deadline)
+		return a->deadline < b->deadline;
+	return a->seq < b->seq;
+}
+
+static void swap(gfn_qent *a, gfn_qent *b)
+{
+	gfn_qent t = *a;
+
+	*a = *b;
+	*b = t;
+}
+
+int gfn_pq_push(gfn_pqueue *q, uint64_t id, int32_t prio, uint64_t deadline)
+{
+	size_t i = q->n;
+
+	if (q->n == q->cap)
+		return 0;
+	q->h[i] = (gfn_qent){id, deadline, q->seq++, prio};
+	q->n++;
+	while (i && before(&q->h[i], &q->h[(i - 1) / 2])) {
+		swap(&q->h[i], &q->h[(i - 1) / 2]);
+		i = (i - 1) / 2;
+	}
+	return 1;
+}
+
+int gfn_pq_pop(gfn_pqueue *q, gfn_qent *e)
+{
+	size_t i = 0;
+
+	if (!q->n)
+		return 0;
+	*e = q->h[0];
+	q->h[0] = q->h[--q->n];
+	for (;;) {
+		size_t l = 2 * i + 1, r = l + 1, m = i;
+
+		if (l < q->n && before(&q->h[l], &q->h[m]))
+			m = l;
+		if (r < q->n && before(&q->h[r], &q->h[m]))
+			m = r;
+		if (m == i)
+			return 1;
+		swap(&q->h[i], &q->h[m]);
+		i = m;
+	}
+}
