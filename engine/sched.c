@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "engine/engine.h"
+#include "engine/place.h"
 
 #define SUBMIT_CHUNK 256 /* jobs placed under one round of queue locks */
 #define POP_BATCH 16     /* most jobs a worker takes in one lock */
@@ -142,50 +143,34 @@ static uint64_t expected_ns(const gfn_engine *e, gfn_fn *fn, int i)
 	return best ? best : DEFAULT_RUN_NS;
 }
 
-/* Time to move j's input bytes that live on another NUMA node than d. */
-static uint64_t transfer_ns(const gfn_engine *e, const gfn_job *j,
-                            const gfn_dev *d)
-{
-	uint64_t bytes = 0;
-
-	if (d->info.numa_node < 0)
-		return 0;
-	for (int k = 0; k < j->n_in; k++)
-		if (j->in_node[k] >= 0 && j->in_node[k] != d->info.numa_node)
-			bytes += j->in[k].nbytes;
-	return bytes / e->cfg.numa_link_gbs; /* GB/s = bytes per ns */
-}
-
 /*
  * The allowed device with room where j would finish first: the work
  * already queued there (learned run times), the input bytes that must
- * cross a NUMA link to reach it, and j's own run time there. Equal
- * estimates go round-robin from start. -1 when none may take it.
+ * cross a NUMA link to reach it, and j's own run time there (place.c
+ * decides). -1 when none may take it.
  */
 static int place(gfn_engine *e, gfn_job *j, unsigned start, uint64_t *finish)
 {
-	uint64_t best_t = UINT64_MAX;
-	int best = -1;
+	gfn_place_dev pd[GFN_MAX_DEVICES];
+	uint64_t bytes[GFN_MAX_INPUTS];
+	gfn_place_in in = {j->n_in, j->in_node, bytes, e->cfg.numa_link_gbs};
 
-	for (int k = 0; k < e->ndev; k++) {
-		int i = (int)((start + (unsigned)k) % (unsigned)e->ndev);
+	for (int k = 0; k < j->n_in; k++)
+		bytes[k] = j->in[k].nbytes;
+	for (int i = 0; i < e->ndev; i++) {
 		gfn_dev *d = &e->devs[i];
-		uint64_t t;
 
-		if (atomic_load(&d->state) != DEV_ACTIVE ||
-		    !(j->fn->runs_on & (1ull << i)) || d->q.n >= d->cap ||
-		    (j->devmask && !(j->devmask & (1ull << i))))
+		pd[i].ok = atomic_load(&d->state) == DEV_ACTIVE &&
+		           (j->fn->runs_on & (1ull << i)) && d->q.n < d->cap &&
+		           (!j->devmask || (j->devmask & (1ull << i)));
+		if (!pd[i].ok)
 			continue;
-		t = atomic_load_explicit(&d->backlog_ns, memory_order_relaxed) +
-		    transfer_ns(e, j, d) + expected_ns(e, j->fn, i);
-		if (t < best_t) {
-			best_t = t;
-			best = i;
-		}
+		pd[i].node = d->info.numa_node;
+		pd[i].backlog_ns = atomic_load_explicit(&d->backlog_ns,
+		                                        memory_order_relaxed);
+		pd[i].run_ns = expected_ns(e, j->fn, i);
 	}
-	if (finish)
-		*finish = best_t;
-	return best;
+	return gfn__place_pick(pd, e->ndev, &in, start, finish);
 }
 
 /* Queue j on device i; that device's lock held. */

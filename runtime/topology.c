@@ -216,3 +216,22 @@ gfn_status gfn_topology_bind_thread(const gfn_topology *t, int node)
 		                 node);
 	return GFN_OK;
 }
+
+int gfn_topology_gpus(const gfn_topology *t, char (*ids)[16], int max)
+{
+	hwloc_obj_t o = NULL;
+	int k = 0;
+
+	while ((o = hwloc_get_next_pcidev(t->h, o))) {
+		unsigned cls = o->attr->pcidev.class_id >> 8;
+
+		if (cls != 0x03 && cls != 0x12) /* display, accelerator */
+			continue;
+		if (k < max)
+			snprintf(ids[k], sizeof(ids[k]), "%04x:%02x:%02x.%x",
+			         o->attr->pcidev.domain, o->attr->pcidev.bus,
+			         o->attr->pcidev.dev, o->attr->pcidev.func);
+		k++;
+	}
+	return k;
+}

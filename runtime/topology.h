@@ -53,6 +53,13 @@ int gfn_topology_pci_node(const gfn_topology *t, const char *busid);
 /* Nonzero when the topology has a PCI device with that bus id. */
 int gfn_topology_has_pci(const gfn_topology *t, const char *busid);
 
+/*
+ * Bus ids ("dddd:bb:dd.f") of the GPUs and other accelerators in t (PCI
+ * display and processing-accelerator classes), at most max into ids;
+ * returns how many there are.
+ */
+int gfn_topology_gpus(const gfn_topology *t, char (*ids)[16], int max);
+
 /* The NUMA node the calling thread runs on now (-1 unknown, or when t is
    not real). */
 int gfn_topology_current_node(const gfn_topology *t);

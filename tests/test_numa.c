@@ -145,7 +145,10 @@ static void numa_segments_per_node(void)
 	gfn_store_destroy(st);
 }
 
-/* Node 0 of this machine: the segment's pages are bound there. */
+/*
+ * Every node of this machine (node 0 at least): the segment's pages are
+ * bound there, for the engine's process and any client's.
+ */
 static void numa_bound_on_real_node(void)
 {
 	gfn_store *st = store_nodes(0, 8 << 20, NULL);
@@ -157,12 +160,16 @@ static void numa_bound_on_real_node(void)
 		gfn_store_destroy(st);
 		return;
 	}
-	make_on(st, GFN_TENANT_ENGINE, 0, 1 << 16, &loc);
-	ASSERT_EQ(policy_of(loc.data, &first), MPOL_PREFERRED);
-	ASSERT_EQ(first, 0);
-	memset(loc.data, 0x5a, loc.size); /* first touch of its pages */
-	ASSERT_EQ(gfn__numa_page_node(loc.data), 0);
-	ASSERT_OK(gfn__numa_check(loc.data, loc.size, 0));
+	for (int node = 0; node < gfn_store_numa_nodes(st); node++) {
+		if (!gfn__numa_node_exists(node))
+			continue;
+		make_on(st, GFN_TENANT_ENGINE, node, 1 << 16, &loc);
+		ASSERT_EQ(policy_of(loc.data, &first), MPOL_PREFERRED);
+		ASSERT_EQ(first, node);
+		memset(loc.data, 0x5a, loc.size); /* first touch */
+		ASSERT_EQ(gfn__numa_page_node(loc.data), node);
+		ASSERT_OK(gfn__numa_check(loc.data, loc.size, node));
+	}
 	ASSERT_OK(gfn_store_check(st));
 	gfn_store_destroy(st);
 }

@@ -496,6 +496,10 @@ typedef struct gfn_future {
 typedef void (*gfn_callback)(gfn_engine *e, gfn_future f, gfn_status status,
                              void *arg);
 
+/*
+ * One invocation. Zero-initialise it (designated initialisers or memset),
+ * so that fields later versions add read as their defaults.
+ */
 typedef struct gfn_invocation {
 	gfn_function fn;          /* what to run */
 	size_t n_inputs;          /* must equal the signature */

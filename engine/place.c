@@ -1,0 +1,41 @@
+/*
+ * place.c - the placement decision (see place.h).
+ */
+#include "engine/place.h"
+
+uint64_t gfn__place_transfer_ns(const gfn_place_in *in, int node)
+{
+	uint64_t bytes = 0;
+
+	if (node < 0)
+		return 0;
+	for (int k = 0; k < in->n; k++)
+		if (in->node[k] >= 0 && in->node[k] != node)
+			bytes += in->bytes[k];
+	return bytes / in->link_gbs; /* GB/s = bytes per ns */
+}
+
+int gfn__place_pick(const gfn_place_dev *devs, int ndev, const gfn_place_in *in,
+                    unsigned start, uint64_t *finish)
+{
+	uint64_t best_t = UINT64_MAX;
+	int best = -1;
+
+	for (int k = 0; k < ndev; k++) {
+		int i = (int)((start + (unsigned)k) % (unsigned)ndev);
+		const gfn_place_dev *d = &devs[i];
+		uint64_t t;
+
+		if (!d->ok)
+			continue;
+		t = d->backlog_ns + gfn__place_transfer_ns(in, d->node) +
+		    d->run_ns;
+		if (t < best_t) {
+			best_t = t;
+			best = i;
+		}
+	}
+	if (finish)
+		*finish = best_t;
+	return best;
+}
