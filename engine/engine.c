@@ -220,6 +220,17 @@ static int count_entries(const char *map)
 	return n;
 }
 
+/* On this machine, put a device's staging pool on the device's node. */
+static void pin_staging(gfn_engine *e, gfn_dev *d)
+{
+	if (d->info.numa_node < 0 || !gfn_topology_is_real(e->topo) ||
+	    !d->ops->set_numa_node)
+		return;
+	if (d->ops->set_numa_node(d->bdev, d->info.numa_node) != GFN_OK)
+		gfn__log(GFN_LOG_WARN, "%s: staging pool not on node %d: %s",
+		         d->info.name, d->info.numa_node, gfn_error_detail());
+}
+
 /*
  * Load the topology and give every device its NUMA node: from the
  * mapping when one is given, else from its own PCI bus id.
@@ -250,6 +261,7 @@ static gfn_status apply_topology(gfn_engine *e)
 			                 id, i);
 		info->numa_node = gfn_topology_pci_node(
 		        e->topo, id[0] ? id : info->pci_bus_id);
+		pin_staging(e, &e->devs[i]);
 	}
 	return GFN_OK;
 }

@@ -164,6 +164,11 @@ typedef struct gfn_backend_ops {
 	   dev has been released before [GFN_ENOTSUP: retire the device]. */
 	gfn_status (*device_reset)(gfn_bdev *dev);
 
+	/* The device's NUMA node, once the engine knows it (real topology
+	   only): the backend moves its pinned staging pool there, bound
+	   before it is pinned. Called before any work [nothing]. */
+	gfn_status (*set_numa_node)(gfn_bdev *dev, int node);
+
 	/* Bytes copy_h2d copied on the host into staging memory because the
 	   source was not registered (the engine's input_copies) [0]. */
 	uint64_t (*staged_bytes)(gfn_bdev *dev);

@@ -6,6 +6,8 @@
  */
 #include "test.h"
 
+#include <gfn/gfn_builtins.h>
+
 #include <sched.h>
 #include <unistd.h>
 
@@ -193,6 +195,48 @@ static void topo_engine_binds_workers(void)
 	gfn_topology_free(t);
 }
 
+/*
+ * An OpenCL device mapped to a real PCI device of this machine gets that
+ * node; its staging pool is then bound there. With registration off every
+ * input is staged through it: the results must still be right.
+ */
+static void topo_opencl_staging_on_node(void)
+{
+	gfn_topology *t = load(NULL);
+	gfn_config cfg;
+	gfn_engine *e = NULL;
+	gfn_function fn;
+	char busid[32] = "";
+	FILE *p = popen("ls /sys/bus/pci/devices 2>/dev/null", "r");
+
+	while (p && fgets(busid, sizeof(busid), p)) {
+		busid[strcspn(busid, "\n")] = '\0';
+		if (gfn_topology_pci_node(t, busid) >= 0)
+			break;
+		busid[0] = '\0';
+	}
+	if (p)
+		pclose(p);
+	gfn_topology_free(t);
+	gfn_config_init(&cfg);
+	cfg.backends = GFN_BACKEND_OPENCL;
+	cfg.kcache_dir = "";
+	cfg.topology_devices = busid;
+	setenv("GFN_OPENCL_NO_REGISTER", "1", 1);
+	if (!busid[0] || gfn_engine_create(&cfg, &e) != GFN_OK) {
+		unsetenv("GFN_OPENCL_NO_REGISTER");
+		printf("# no OpenCL device or no placed PCI device: skipped\n");
+		return;
+	}
+	unsetenv("GFN_OPENCL_NO_REGISTER");
+	ASSERT_OK(gfn_builtins_register(e));
+	ASSERT_OK(gfn_function_find(e, "gfn.vadd", &fn));
+	for (int i = 0; i < 10; i++)
+		test_vadd_roundtrip_on(e, fn, 10000, 1);
+	ASSERT_GT(test_stats(e).input_copies, 0); /* staged, node-bound */
+	gfn_engine_destroy(e);
+}
+
 static void write_file(const char *path, const char *text)
 {
 	FILE *f = fopen(path, "w");
@@ -247,6 +291,7 @@ int main(int argc, char **argv)
 	TEST_RUN(topo_quad_and_one_socket);
 	TEST_RUN(topo_engine_mapping);
 	TEST_RUN(topo_engine_binds_workers);
+	TEST_RUN(topo_opencl_staging_on_node);
 	TEST_RUN(topo_bad_input);
 	return 0;
 }

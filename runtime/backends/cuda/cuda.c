@@ -243,10 +243,23 @@ static gfn_status cu_device_info(int idx, gfn_device_info *info)
 
 /* ---- devices ------------------------------------------------------------------------ */
 
+static gfn_status node_pin(void *ctx, void *p, size_t bytes, void **handle);
+static void node_unpin(void *ctx, void *p, size_t bytes, void *handle);
+
+/*
+ * The staging pool: cuMemHostAlloc slabs, or, once the engine has told
+ * the device its NUMA node, slabs bound to that node and then registered
+ * (cuMemHostAlloc cannot be told a node).
+ */
 static gfn_status make_pinned(gfn_bdev *d)
 {
+	gfn_hostmem_pinner pin = {node_pin, node_unpin, d};
 	gfn_hostmem_provider prov;
 
+	if (d->numa_node >= 0 &&
+	    gfn_hostmem_create_on_node(CUDA_PINNED_LIMIT, d->numa_node, &pin,
+	                               &d->pinned) == GFN_OK)
+		return GFN_OK;
 	gfn_cuda_host_provider(d, &prov);
 	return gfn_hostmem_create_with(CUDA_PINNED_LIMIT, &prov, &d->pinned);
 }
@@ -257,6 +270,8 @@ static gfn_status cu_device_open(int idx, gfn_bdev **out)
 	gfn_bdev *d = calloc(1, sizeof(*d));
 	gfn_status s;
 
+	if (d)
+		d->numa_node = -1;
 	if (!d)
 		return gfn__fail(GFN_ENOMEM, "no memory for a CUDA device");
 	d->idx = idx;
@@ -694,6 +709,57 @@ static void pin_put(const char *p, size_t len)
 		cappins = 0;
 	}
 	pthread_mutex_unlock(&pin_lock);
+}
+
+static gfn_status node_pin(void *ctx, void *p, size_t bytes, void **handle)
+{
+	gfn_bdev *d = ctx;
+	gfn_status s = gfn__cuda_enter(d);
+
+	if (s == GFN_OK &&
+	    (!gfn__cu()->cuMemHostRegister || !gfn__cu()->cuMemHostUnregister))
+		s = gfn__fail(GFN_ENOTSUP, "%s: cannot register", d->name);
+	if (s == GFN_OK)
+		s = pin_get(d, p, bytes);
+	if (s != GFN_OK)
+		return s;
+	if (!add_region(d, p, bytes, 0)) {
+		pin_put(p, bytes);
+		return gfn__fail(GFN_ENOMEM, "%s: too many ranges", d->name);
+	}
+	*handle = p;
+	return GFN_OK;
+}
+
+static void node_unpin(void *ctx, void *p, size_t bytes, void *handle)
+{
+	cuda_region r;
+
+	(void)handle;
+	drop_region(ctx, p, &r); /* gone already after a reset */
+	pin_put(p, bytes);
+}
+
+/* Move the staging pool to node; only while it is unused. */
+static gfn_status cu_set_numa_node(gfn_bdev *d, int node)
+{
+	gfn_hostmem *old = d->pinned;
+	gfn_status s;
+
+	if (gfn_hostmem_os_allocs(old))
+		return gfn__fail(GFN_ESTATE, "%s: staging pool in use",
+		                 d->name);
+	d->numa_node = node;
+	s = make_pinned(d);
+	if (s != GFN_OK) {
+		d->pinned = old;
+		return s;
+	}
+	gfn_hostmem_destroy(old);
+	return gfn_hostmem_node(d->pinned) == node
+	               ? GFN_OK
+	               : gfn__fail(GFN_ENOTSUP, "%s: pool not bound to node %d",
+	                           d->name, node);
 }
 
 static gfn_status cu_host_register(gfn_bdev *d, void *p, size_t size,
@@ -1219,4 +1285,5 @@ const gfn_backend_ops gfn_cuda_backend = {
         .poisoned = cu_poisoned,
         .device_reset = cu_device_reset,
         .staged_bytes = cu_staged_bytes,
+        .set_numa_node = cu_set_numa_node,
 };

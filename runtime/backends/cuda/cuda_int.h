@@ -53,6 +53,7 @@ struct gfn_bdev {
 	cuda_region regions[CUDA_MAX_REGIONS]; /* sorted by base */
 	int nregions;                          /* how many */
 	gfn_hostmem *pinned;                   /* staging pool */
+	int numa_node;                         /* where it lives, -1 any */
 	_Atomic uint64_t staged;               /* bytes copied through it */
 };
 

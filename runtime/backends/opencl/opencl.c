@@ -234,6 +234,53 @@ static gfn_status open_pinned(gfn_bdev *d)
 	return gfn_hostmem_create_with(CL_PINNED_LIMIT, &prov, &d->pinned);
 }
 
+/* Pin a node-bound slab: a USE_HOST_PTR buffer over it, listed as a
+   region so copies out of it are device-side copies. */
+static gfn_status node_pin(void *ctx, void *p, size_t bytes, void **handle)
+{
+	gfn_bdev *d = ctx;
+	cl_int err;
+	cl_mem m =
+	        clCreateBuffer(d->ctx, CL_MEM_READ_WRITE | CL_MEM_USE_HOST_PTR,
+	                       bytes, p, &err);
+
+	if (!m)
+		return gfn_cl_fail(err, "clCreateBuffer(USE_HOST_PTR)");
+	if (!add_region(d, p, bytes, m)) {
+		clReleaseMemObject(m);
+		return gfn__fail(GFN_ENOMEM, "too many regions");
+	}
+	*handle = m;
+	return GFN_OK;
+}
+
+static void node_unpin(void *ctx, void *p, size_t bytes, void *handle)
+{
+	(void)bytes;
+	drop_region(ctx, p);
+	clReleaseMemObject(handle);
+}
+
+/*
+ * Move the staging pool to the device's NUMA node: a pool whose slabs
+ * are bound there before they are pinned. Only while it is unused.
+ */
+static gfn_status cl_set_numa_node(gfn_bdev *d, int node)
+{
+	gfn_hostmem_pinner pin = {node_pin, node_unpin, d};
+	gfn_hostmem *hm;
+	gfn_status s;
+
+	if (gfn_hostmem_os_allocs(d->pinned))
+		return gfn__fail(GFN_ESTATE, "staging pool already in use");
+	s = gfn_hostmem_create_on_node(CL_PINNED_LIMIT, node, &pin, &hm);
+	if (s != GFN_OK)
+		return s;
+	gfn_hostmem_destroy(d->pinned);
+	d->pinned = hm;
+	return GFN_OK;
+}
+
 static gfn_status cl_device_open(int idx, gfn_bdev **out)
 {
 	cl_context_properties props[3];
@@ -854,4 +901,5 @@ const gfn_backend_ops gfn_opencl_backend = {
         .copy_h2d = cl_copy_h2d,
         .copy_d2h = cl_copy_d2h,
         .staged_bytes = cl_staged_bytes,
+        .set_numa_node = cl_set_numa_node,
 };
