@@ -10,6 +10,7 @@
 #include "test.h"
 
 #include <stdatomic.h>
+#include <unistd.h>
 
 #include "runtime/backend.h"
 #include "runtime/util.h"
@@ -30,6 +31,7 @@ static atomic_int fault_dev = -1;  /* device whose launch faults */
 static atomic_int fault_countdown; /* launches there before the fault */
 static atomic_int reset_fails;     /* device_reset refuses */
 static atomic_int resets;          /* device_reset calls */
+static atomic_int slow0_us;        /* extra time of each fake0 launch */
 
 static gfn_status fk_probe(unsigned hint, int *count)
 {
@@ -122,6 +124,8 @@ static gfn_status fk_launch(gfn_bqueue *q, gfn_bkernel *k, const gfn_launch *l)
 		atomic_store(&q->dev->poisoned, 1);
 		return gfn__fail(GFN_EDEVICE, "fake: illegal address");
 	}
+	if (q->dev->idx == 0 && atomic_load(&slow0_us))
+		usleep((useconds_t)atomic_load(&slow0_us));
 	to_host(in, a.inputs, a.n_inputs);
 	to_host(out, a.outputs, a.n_outputs);
 	a.inputs = in;
@@ -300,8 +304,12 @@ static void recover_reset(void)
 	struct outcome r;
 	gfn_stats s;
 
+	/* fake0 is slower, so placement prefers fake1 and queues there;
+	   the fault on fake1 then moves that queue to fake0. */
+	atomic_store(&slow0_us, 200);
 	arm(1, 20, 0);
 	r = run_many(e, fn, FAKE0 | FAKE1, test_scaled(400, 100));
+	atomic_store(&slow0_us, 0);
 	ASSERT_EQ(r.edevice, 1);
 	ASSERT_EQ(r.other, 0);
 	s = test_stats_idle(e);
@@ -325,8 +333,10 @@ static void recover_retire(void)
 	gfn_future f;
 	gfn_stats s;
 
+	atomic_store(&slow0_us, 200);
 	arm(1, 5, 1);
 	r = run_many(e, fn, FAKE0 | FAKE1, test_scaled(200, 50));
+	atomic_store(&slow0_us, 0);
 	ASSERT_EQ(r.edevice, 1);
 	ASSERT_EQ(r.other, 0);
 	s = test_stats_idle(e);
