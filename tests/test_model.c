@@ -17,6 +17,8 @@
 
 #include <gfn/gfn_model.h>
 
+#include "kernels/model.h"
+
 #ifndef GFN_MODELS_DIR
 #error "GFN_MODELS_DIR must name tests/models"
 #endif
@@ -83,9 +85,9 @@ static void classify(gfn_engine *e, gfn_function fn, const float *x,
 	ASSERT_EQ(v.shape[1], NCLASS);
 	memcpy(out, v.data, rows * NCLASS * sizeof *out);
 	ASSERT_OK(gfn_object_release(e, res)); /* the get */
-	ASSERT_OK(gfn_object_release(e, res)); /* the output's */
+	test_drop(e, res); /* deleted: the store does not fill up */
 	ASSERT_OK(gfn_future_release(e, f));
-	ASSERT_OK(gfn_object_release(e, in));
+	test_drop(e, in);
 }
 
 static int argmax(const float *p, size_t n)
@@ -441,6 +443,75 @@ static void test_warm_concurrent(void)
 	free(in);
 }
 
+/* After warm-up a model's invocations take no host memory from the OS,
+   compile nothing, copy no input on the host and upload no weights. */
+static void test_hot(void)
+{
+	gfn_engine *e = cpu_engine();
+	gfn_function fn;
+	size_t nx, rounds = test_scaled(2000, 200);
+	float *x = slurp(DIGITS "/test_x.f32", 4, &nx), out[4 * NCLASS];
+	gfn_stats s0, s1;
+
+	ASSERT_OK(gfn_function_register_model(e, DIGITS, "digits", &fn));
+	for (size_t i = 0; i < 200; i++) /* every worker and row count */
+		classify(e, fn, x + (i % 4) * NFEAT, 1 + i % 4, out);
+	s0 = test_stats_idle(e);
+	for (size_t i = 0; i < rounds; i++)
+		classify(e, fn, x + (i % 4) * NFEAT, 1 + i % 4, out);
+	s1 = test_stats_idle(e);
+	ASSERT_U64_EQ(s1.host_allocs, s0.host_allocs);
+	ASSERT_U64_EQ(s1.kernel_compiles, s0.kernel_compiles);
+	ASSERT_U64_EQ(s1.context_creates, s0.context_creates);
+	ASSERT_U64_EQ(s1.pinnings, s0.pinnings);
+	ASSERT_U64_EQ(s1.input_copies, s0.input_copies);
+	ASSERT_U64_EQ(s1.completed, s0.completed + rounds);
+	ASSERT_EQ(dev_info(e, fn, 0).uploads, 1);
+	ASSERT_OK(gfn_model_unregister(e, fn));
+	gfn_engine_destroy(e);
+	free(x);
+}
+
+/*
+ * Fuzz-style: corrupted copies of the cnn manifest (bytes flipped, digits
+ * swapped, cut short) are built against the real weights. Each must build
+ * or fail with a detail; none may read out of bounds (ASan) or leak.
+ */
+static void test_manifest_corrupted(void)
+{
+	size_t len, iters = test_scaled(3000, 300);
+	char *good = slurp(GFN_MODELS_DIR "/cnn/model.json", 1, &len);
+	char *text = malloc(len + 1);
+	uint64_t rng = 0x5eed;
+	size_t built = 0;
+
+	ASSERT_NOT_NULL(text);
+	for (size_t it = 0; it < iters; it++) {
+		size_t n = it % 5 == 0 ? test_rand(&rng) % (len + 1) : len;
+		gfn_model m;
+
+		memcpy(text, good, n);
+		text[n] = '\0';
+		for (int k = (int)(test_rand(&rng) % 3); k >= 0 && n; k--) {
+			size_t at = test_rand(&rng) % n;
+
+			text[at] = it % 2 ? (char)('0' + test_rand(&rng) % 10)
+			                  : (char)(text[at] ^ (1 << (it % 7)));
+			if (!text[at])
+				text[at] = ' ';
+		}
+		memset(&m, 0, sizeof m);
+		if (gfn__model_build(&m, text, GFN_MODELS_DIR "/cnn") == GFN_OK)
+			built++;
+		else
+			ASSERT_NE(gfn_error_detail()[0], '\0');
+		gfn__model_free(&m);
+	}
+	printf("# %zu of %zu corrupted manifests still built\n", built, iters);
+	free(text);
+	free(good);
+}
+
 /* ---- refused models ------------------------------------------------------ */
 
 static char tmpdir[64];
@@ -568,6 +639,8 @@ int main(void)
 	TEST_RUN(test_embed);
 	TEST_RUN(test_warm);
 	TEST_RUN(test_warm_concurrent);
+	TEST_RUN(test_hot);
+	TEST_RUN(test_manifest_corrupted);
 	TEST_RUN(test_refused);
 	return 0;
 }
