@@ -30,6 +30,7 @@ void gfn_config_init(gfn_config *cfg)
 	cfg->numa_link_gbs = 20;
 	cfg->tenant_max_inflight = -1;
 	cfg->tenant_device_bytes = -1;
+	cfg->batch_delay_us = 200;
 	cfg->segment_size = (size_t)64 << 20;
 }
 
@@ -60,6 +61,8 @@ static gfn_status take_config(gfn_engine *e, const gfn_config *cfg)
 		                 "(max_inflight %lld, device_bytes %lld)",
 		                 (long long)e->cfg.tenant_max_inflight,
 		                 (long long)e->cfg.tenant_device_bytes);
+	if (!e->cfg.batch_delay_us)
+		e->cfg.batch_delay_us = d.batch_delay_us;
 	if (!e->cfg.numa_link_gbs)
 		e->cfg.numa_link_gbs = d.numa_link_gbs;
 	if (!e->cfg.device_pool_chunk)
@@ -565,6 +568,7 @@ static gfn_status prepare(gfn_engine *e, const gfn_invocation *inv, gfn_job *j)
 	gfn_status s;
 
 	j->fn = NULL;
+	j->t_submit = 0; /* not counted in fn->pending yet */
 	j->est_ns = 0;
 	j->quota = NULL;
 	j->inputs_held = 0;
@@ -591,6 +595,10 @@ static gfn_status prepare(gfn_engine *e, const gfn_invocation *inv, gfn_job *j)
 	j->cb = inv->callback;
 	j->cb_arg = inv->callback_arg;
 	j->devmask = inv->devices;
+	if (j->fn->batch_max > 1) { /* job_drop_args counts it out */
+		j->t_submit = gfn__now_ns();
+		atomic_fetch_add(&j->fn->pending, 1);
+	}
 	input_nodes(e, j);
 	if ((s = schedule_of(j, inv)) != GFN_OK)
 		return s;
@@ -697,6 +705,8 @@ gfn_status gfn_engine_stats(gfn_engine *e, gfn_stats *out)
 	out->kernel_cache_hits = atomic_load(&e->kernel_cache_hits);
 	out->device_resets = atomic_load(&e->device_resets);
 	out->devices_retired = atomic_load(&e->devices_retired);
+	out->batches = atomic_load(&e->batches);
+	out->batched = atomic_load(&e->batched);
 	/* reg_lock: a device recovery replaces pools under it. */
 	pthread_mutex_lock(&e->reg_lock);
 	out->device_allocs = atomic_load(&e->dead_device_allocs);

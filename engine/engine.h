@@ -44,7 +44,9 @@ typedef struct gfn_fn {
 	char *cuda_options;                   /* NVRTC options (owned) */
 	char cuda_name[64];                   /* kernel name */
 	gfn_bkernel *kernel[GFN_MAX_DEVICES]; /* per device; NULL: can't */
-	uint64_t runs_on; /* devices it was loaded on (fixed) */
+	uint64_t runs_on;        /* devices it was loaded on (fixed) */
+	unsigned batch_max;      /* > 1: invocations may run batched */
+	_Atomic int64_t pending; /* batching: invocations not yet ended */
 	_Atomic uint64_t avg_ns[GFN_MAX_DEVICES]; /* learned run time
 	                                              per device, 0 unknown */
 	uint32_t slot;                            /* registry slot */
@@ -111,6 +113,7 @@ typedef struct gfn_job {
 	int32_t prio;   /* queue priority */
 	uint64_t deadline;     /* gfn_clock_ns time, UINT64_MAX: none */
 	gfn_tenant_rec *quota; /* limits it counts against, or NULL */
+	uint64_t t_submit;     /* submission time (batching functions) */
 	void *cb_arg;          /* its argument */
 	uint32_t idx;          /* slot in the job table */
 	uint32_t next_free;    /* free list */
@@ -124,6 +127,8 @@ typedef struct gfn_worker {
 	gfn_bqueue *bq;       /* its backend queue */
 	pthread_t thread;     /* the thread */
 	int started;          /* thread was created */
+	void *bbuf;           /* batch staging buffer */
+	size_t bcap;          /* its size */
 } gfn_worker;
 
 typedef struct gfn_dev {
@@ -191,6 +196,8 @@ struct gfn_engine {
 	_Atomic uint64_t input_copies;
 	_Atomic uint64_t device_resets;   /* poisoned devices rebuilt */
 	_Atomic uint64_t devices_retired; /* poisoned devices given up */
+	_Atomic uint64_t batches;         /* batched launches */
+	_Atomic uint64_t batched;         /* invocations in them */
 	_Atomic uint64_t
 	        dead_device_allocs; /* of pools reset devices dropped */
 };
@@ -275,6 +282,21 @@ void gfn__unlock_devices(gfn_engine *e);
 void gfn__backlog_done(gfn_engine *e, gfn_job *j);
 /* Queue ids again on active devices; end those no device can take. */
 void gfn__replace_ids(gfn_engine *e, const uint64_t *ids, size_t n);
+
+/* sched.c, for batch.c: claim a queued id for w's device (NULL: it was
+   canceled, moved or ended for its deadline; running is raised for a
+   claimed job); run a claimed job's tensors; run and end a claimed job. */
+gfn_job *gfn__claim(gfn_worker *w, uint64_t id);
+gfn_status gfn__run_tensors(gfn_worker *w, gfn_job *j);
+void gfn__run_claimed(gfn_worker *w, gfn_job *j);
+size_t gfn__queue_pop(gfn_dev *d, uint64_t *out, size_t max);
+void gfn__learn(gfn_fn *fn, int dev, uint64_t ns);
+
+/* batch.c: run first (claimed) with compatible jobs from ids[k+1..n) and
+   the queue as one launch; ids it takes are zeroed. */
+void gfn__batch_run(gfn_worker *w, gfn_job *first, uint64_t *ids, size_t k,
+                    size_t n);
+void gfn__batch_free(gfn_worker *w);
 
 /* recover.c: a worker whose device is poisoned quarantines it, moves its
    queued work elsewhere, and resets or retires it. */

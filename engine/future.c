@@ -149,6 +149,8 @@ static void job_drop_args(gfn_engine *e, gfn_job *j)
 	if (j->inputs_held)
 		gfn_store_release_n(e->store, j->n_in, j->in_id);
 	j->inputs_held = 0;
+	if (j->fn && j->t_submit)
+		atomic_fetch_sub(&j->fn->pending, 1);
 	if (j->fn)
 		gfn__fn_release(e, j->fn);
 	j->fn = NULL;

@@ -168,6 +168,29 @@ static gfn_status check_cuda(const gfn_function_desc *d)
 	return check_work(d, &k->work);
 }
 
+/* A batching function joins every tensor along dimension 0. */
+static gfn_status check_batch(const gfn_function_desc *d)
+{
+	if (d->batch_max <= 1)
+		return GFN_OK;
+	for (size_t k = 0; k < d->n_inputs + d->n_outputs; k++) {
+		const gfn_tensor_spec *t =
+		        k < d->n_inputs ? &d->inputs[k]
+		                        : &d->outputs[k - d->n_inputs];
+		if (t->ndim < 1 || t->dims[0] != GFN_DIM_VAR(0))
+			return gfn__fail(
+			        GFN_EINVAL,
+			        "%s: batch_max %u needs GFN_DIM_VAR(0) "
+			        "as the first extent of every tensor "
+			        "(tensor %zu)",
+			        d->name, d->batch_max, k);
+	}
+	if (!d->n_inputs && !d->n_outputs)
+		return gfn__fail(GFN_EINVAL, "%s: batching needs tensors",
+		                 d->name);
+	return GFN_OK;
+}
+
 static gfn_status check_desc(const gfn_function_desc *d)
 {
 	size_t len = d->name ? strlen(d->name) : 0;
@@ -194,6 +217,8 @@ static gfn_status check_desc(const gfn_function_desc *d)
 		        "%s: no implementation (cpu_fn, opencl or cuda)",
 		        d->name);
 	if (d->opencl && (s = check_opencl(d)) != GFN_OK)
+		return s;
+	if ((s = check_batch(d)) != GFN_OK)
 		return s;
 	if (d->cuda && (s = check_cuda(d)) != GFN_OK)
 		return s;
@@ -333,6 +358,7 @@ static gfn_fn *fn_make(const gfn_function_desc *d)
 	for (size_t k = 0; k < d->n_params; k++)
 		fn->par[k] = d->params[k].type;
 	fn->cpu_fn = d->cpu_fn;
+	fn->batch_max = d->batch_max > 1 ? d->batch_max : 0;
 	fn->cpu_user = d->user;
 	if ((d->opencl && copy_opencl(fn, d->opencl) != GFN_OK) ||
 	    (d->cuda && copy_cuda(fn, d->cuda) != GFN_OK)) {

@@ -96,7 +96,7 @@ void gfn__devices_close(gfn_engine *e)
 /* ---- queues ----------------------------------------------------------------- */
 
 /* Take up to max ids from the head of d's queue. */
-static size_t queue_pop(gfn_dev *d, uint64_t *out, size_t max)
+size_t gfn__queue_pop(gfn_dev *d, uint64_t *out, size_t max)
 {
 	size_t n = 0;
 	gfn_qent qe;
@@ -498,7 +498,7 @@ static gfn_status execute(gfn_worker *w, gfn_job *j)
 		                       j->out_id);
 	if (s != GFN_OK)
 		return s;
-	s = w->dev->pool ? run_on_device(w, j) : run_in_place(w, j);
+	s = gfn__run_tensors(w, j);
 	if (s != GFN_OK) {
 		gfn_store_discard_n(e->store, j->n_out, j->out_id);
 		return s;
@@ -511,7 +511,7 @@ static gfn_status execute(gfn_worker *w, gfn_job *j)
 }
 
 /* Fold a run time into fn's average on device i (weight 1/8). */
-static void learn(gfn_fn *fn, int i, uint64_t ns)
+void gfn__learn(gfn_fn *fn, int i, uint64_t ns)
 {
 	uint64_t a = atomic_load_explicit(&fn->avg_ns[i], memory_order_relaxed);
 
@@ -535,47 +535,70 @@ static int poisoned(const gfn_dev *d, gfn_status s)
 }
 
 /*
- * Claim a queued id (it may have been canceled meanwhile) and run it.
+ * Claim a queued id (it may have been canceled meanwhile) to run here.
  * running goes up before the device state is read, so a quarantine that
  * sets the state and then sees running == 0 knows no job is left on the
  * device (the same pattern as the futex sleepers).
  */
-static void run_id(gfn_worker *w, uint64_t id)
+gfn_job *gfn__claim(gfn_worker *w, uint64_t id)
 {
 	gfn_job *j = gfn__job_slot(w->e, (uint32_t)id);
 	uint64_t want = (id & ~0xffffffffull) | JOB_QUEUED;
 	gfn_dev *d = w->dev;
-	uint64_t t0;
-	gfn_status s;
 
 	atomic_fetch_add(&d->running, 1);
 	if (atomic_load(&d->state) != DEV_ACTIVE) { /* popped before it */
 		atomic_fetch_sub(&d->running, 1);
 		gfn__replace_ids(w->e, &id, 1);
-		return;
+		return NULL;
 	}
 	if (!atomic_compare_exchange_strong(
 	            &j->sw, &want, (want & ~0xffffffffull) | JOB_RUNNING)) {
 		atomic_fetch_sub(&d->running, 1);
-		return;
+		return NULL;
 	}
-	t0 = gfn__now_ns();
 	if (j->deadline != UINT64_MAX &&
-	    t0 + expected_ns(w->e, j->fn, d->index) > j->deadline) {
+	    gfn__now_ns() + expected_ns(w->e, j->fn, d->index) > j->deadline) {
 		atomic_fetch_sub(&d->running, 1);
 		gfn__fail(GFN_ETIMEDOUT,
 		          "%s would end after its deadline: not run",
 		          j->fn->name);
 		gfn__job_finish(w->e, j, GFN_ETIMEDOUT);
-		return;
+		return NULL;
 	}
-	s = execute(w, j);
+	return j;
+}
+
+void gfn__run_claimed(gfn_worker *w, gfn_job *j)
+{
+	gfn_dev *d = w->dev;
+	uint64_t t0 = gfn__now_ns();
+	gfn_status s = execute(w, j);
+
 	if (s == GFN_OK)
-		learn(j->fn, d->index, gfn__now_ns() - t0);
+		gfn__learn(j->fn, d->index, gfn__now_ns() - t0);
 	atomic_fetch_sub(&d->running, 1);
 	gfn__job_finish(w->e, j, s);
 	if (poisoned(d, s))
 		gfn__quarantine(w);
+}
+
+gfn_status gfn__run_tensors(gfn_worker *w, gfn_job *j)
+{
+	return w->dev->pool ? run_on_device(w, j) : run_in_place(w, j);
+}
+
+/* Run ids[k] (and, for a batching function, others with it). */
+static void run_id(gfn_worker *w, uint64_t *ids, size_t k, size_t n)
+{
+	gfn_job *j = gfn__claim(w, ids[k]);
+
+	if (!j)
+		return;
+	if (j->fn->batch_max > 1)
+		gfn__batch_run(w, j, ids, k, n);
+	else
+		gfn__run_claimed(w, j);
 }
 
 /* Wait for work: spin a little, then sleep until woken. */
@@ -631,12 +654,13 @@ static void *worker_main(void *arg)
 	for (;;) {
 		/* Share a long queue among the device's workers. */
 		size_t want = atomic_load(&w->dev->count) / w->dev->nworkers;
-		size_t n = queue_pop(w->dev, ids,
-		                     want < 1           ? 1
-		                     : want > POP_BATCH ? POP_BATCH
-		                                        : want);
+		size_t n = gfn__queue_pop(w->dev, ids,
+		                          want < 1           ? 1
+		                          : want > POP_BATCH ? POP_BATCH
+		                                             : want);
 		for (size_t k = 0; k < n; k++)
-			run_id(w, ids[k]);
+			if (ids[k]) /* 0: taken into a batch */
+				run_id(w, ids, k, n);
 		if (n)
 			continue;
 		if (atomic_load(&w->e->quit))
@@ -683,7 +707,7 @@ static void cancel_queued(gfn_engine *e, gfn_dev *d)
 	uint64_t ids[POP_BATCH];
 	size_t n;
 
-	while ((n = queue_pop(d, ids, POP_BATCH)) > 0) {
+	while ((n = gfn__queue_pop(d, ids, POP_BATCH)) > 0) {
 		for (size_t k = 0; k < n; k++) {
 			gfn_job *j = gfn__job_slot(e, (uint32_t)ids[k]);
 			uint64_t want = (ids[k] & ~0xffffffffull) | JOB_QUEUED;
@@ -723,9 +747,11 @@ void gfn__workers_stop(gfn_engine *e)
 	for (int i = 0; i < e->ndev; i++) {
 		gfn_dev *d = &e->devs[i];
 
-		for (unsigned k = 0; k < d->nworkers; k++)
+		for (unsigned k = 0; k < d->nworkers; k++) {
 			if (d->workers[k].bq)
 				d->ops->queue_destroy(d->workers[k].bq);
+			gfn__batch_free(&d->workers[k]);
+		}
 		free(d->workers);
 		d->workers = NULL;
 		d->nworkers = 0;

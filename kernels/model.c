@@ -208,6 +208,8 @@ static void spec_of(const gfn_mtensor *t, gfn_tensor_spec *s)
 		s->dims[i + 1] = t->shape[i];
 }
 
+#define GFN_MODEL_BATCH_MAX 32 /* invocations in one batched launch */
+
 static gfn_status register_fn(gfn_engine *e, gfn_model *m)
 {
 	gfn_tensor_spec ins[GFN_MAX_INPUTS], outs[GFN_MAX_OUTPUTS];
@@ -217,7 +219,10 @@ static gfn_status register_fn(gfn_engine *e, gfn_model *m)
 	                       .n_outputs = m->n_outputs,
 	                       .outputs = outs,
 	                       .cpu_fn = model_cpu,
-	                       .user = m};
+	                       .user = m,
+	                       /* Invocations waiting together run as one
+	                          batched launch (dimension 0). */
+	                       .batch_max = GFN_MODEL_BATCH_MAX};
 
 	for (size_t i = 0; i < m->n_inputs; i++)
 		spec_of(&m->tensors[m->inputs[i]], &ins[i]);

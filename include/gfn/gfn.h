@@ -161,27 +161,27 @@ typedef struct gfn_config {
 	size_t store_capacity;       /* object store bytes; default 1 GiB */
 	size_t max_objects; /* live objects in the store; default 1<<20 */
 	size_t max_futures; /* unreleased futures; default 1<<20 */
-	gfn_shutdown_mode shutdown; /* destroy behaviour; default DRAIN */
-	unsigned spin_us;           /* how long an idle worker or a waiter
+	gfn_shutdown_mode shutdown;   /* destroy behaviour; default DRAIN */
+	unsigned spin_us;             /* how long an idle worker or a waiter
 	                                spins before sleeping; default 50 */
-	const char *kcache_dir;     /* compiled-kernel cache directory; NULL:
+	const char *kcache_dir;       /* compiled-kernel cache directory; NULL:
 	                               $XDG_CACHE_HOME/gfn/kcache (or
 	                               ~/.cache/gfn/kcache); "" = memory only */
-	size_t device_pool_chunk;   /* device memory pool chunk bytes;
+	size_t device_pool_chunk;     /* device memory pool chunk bytes;
 	                               default 64 MiB */
-	size_t device_pool_limit;   /* most device memory the pool takes per
+	size_t device_pool_limit;     /* most device memory the pool takes per
 	                               device; default half the device's */
-	const char *store_socket;   /* unix socket path where client
+	const char *store_socket;     /* unix socket path where client
 	                               processes attach to the object store
 	                               (gfn_store_client.h); NULL (default):
 	                               no listener. Copied at create */
-	size_t segment_size;        /* bytes per shared-memory segment of
+	size_t segment_size;          /* bytes per shared-memory segment of
 	                               the store; default 64 MiB (smaller
 	                               stores use smaller ones) */
-	size_t tenant_quota_bytes;  /* most object bytes one client tenant
+	size_t tenant_quota_bytes;    /* most object bytes one client tenant
 	                               may hold; default 0: no limit but
 	                               store_capacity */
-	const char *topology_xml;   /* hwloc XML file describing the machine
+	const char *topology_xml;     /* hwloc XML file describing the machine
 	                               (tests, planning); NULL: this machine,
 	                               or $GFN_TOPOLOGY_XML when set */
 	const char *topology_devices; /* with topology_xml: the PCI bus id
@@ -192,12 +192,15 @@ typedef struct gfn_config {
 	unsigned numa_link_gbs;       /* bandwidth of a link between NUMA
 	                                 nodes in GB/s, for placement;
 	                                 default 20 */
-	int64_t tenant_max_inflight; /* most invocations one tenant other
+	int64_t tenant_max_inflight;  /* most invocations one tenant other
 	                                than 0 may have submitted and not
 	                                ended; -1 (default): no limit */
-	int64_t tenant_device_bytes; /* most device memory the running
+	int64_t tenant_device_bytes;  /* most device memory the running
 	                                invocations of one such tenant may
 	                                use on one device; -1: no limit */
+	unsigned batch_delay_us;      /* how long a batching function's first
+	                                waiting invocation waits for others
+	                                to join its launch; default 200 */
 } gfn_config;
 
 /* Fill *cfg with the defaults. Always call it before setting fields. */
@@ -457,6 +460,16 @@ typedef struct gfn_function_desc {
 	const gfn_opencl_kernel *opencl; /* OpenCL implementation, or NULL;
 	                                    copied */
 	const gfn_cuda_kernel *cuda; /* CUDA implementation, or NULL; copied */
+	unsigned batch_max;          /* > 1: invocations that arrive within
+	                                batch_delay_us run as one launch of
+	                                up to batch_max of them, joined
+	                                along dimension 0 (every input and
+	                                output must have GFN_DIM_VAR(0) as
+	                                its first extent; only invocations
+	                                with equal parameters and equal
+	                                other extents join); each gets its
+	                                own outputs, equal to an unbatched
+	                                run's. 0 or 1: never batched */
 } gfn_function_desc;
 
 /*
@@ -606,14 +619,16 @@ typedef struct gfn_stats {
 	uint64_t device_resets;     /* devices rebuilt after a fault that
 	                               poisoned their context */
 	uint64_t devices_retired;   /* devices given up after such a fault */
+	uint64_t batches;           /* launches that ran several invocations */
+	uint64_t batched;           /* invocations that ran in them */
 } gfn_stats;
 
 GFN_API gfn_status gfn_engine_stats(gfn_engine *e, gfn_stats *out);
 
 /* Per-device counters. */
 typedef struct gfn_device_stats {
-	uint64_t completed; /* invocations that ran on the device */
-	uint64_t queued;    /* waiting in its queue now */
+	uint64_t completed;     /* invocations that ran on the device */
+	uint64_t queued;        /* waiting in its queue now */
 	unsigned bound_workers; /* workers pinned to the cores of the
 	                           device's NUMA node */
 } gfn_device_stats;
