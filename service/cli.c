@@ -430,6 +430,18 @@ static int usage(void)
 	return 2;
 }
 
+static int known_command(const char *cmd)
+{
+	static const char *cmds[] = {"devices",  "functions", "stats",
+	                             "register", "invoke",    "put",
+	                             "get"};
+
+	for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++)
+		if (!strcmp(cmd, cmds[i]))
+			return 1;
+	return 0;
+}
+
 static int dispatch(gfn_client *c, const char *cmd, int argc, char **argv)
 {
 	if (!strcmp(cmd, "devices"))
@@ -460,7 +472,8 @@ int main(int argc, char **argv)
 		url = argv[i + 1], i += 2;
 	if (!url)
 		url = "ipc:///run/gfn/gfnd.sock";
-	if (i >= argc)
+	/* A usage error needs no daemon: say so before connecting. */
+	if (i >= argc || !known_command(argv[i]))
 		return usage();
 	if ((s = gfn_client_connect(url, &c)) != GFN_OK)
 		return die(url, s);

@@ -36,6 +36,7 @@ struct gfn_client {
 	gfn_client_info info;          /* from the first hello */
 	int have_info;                 /* info is filled in */
 	gfn_store_client *store;       /* attached on the first large put */
+	char token[128];               /* $GFN_TOKEN, sent over tcp:// */
 };
 
 static _Thread_local char detail_buf[GFN_WIRE_DETAIL_MAX];
@@ -89,6 +90,8 @@ gfn_status gfn_client_connect(const char *url, gfn_client **out)
 	if (!(c = calloc(1, sizeof *c)))
 		return fail(GFN_ENOMEM, "out of memory");
 	snprintf(c->url, sizeof c->url, "%s", url);
+	if (strncmp(url, "tcp://", 6) == 0 && getenv("GFN_TOKEN"))
+		snprintf(c->token, sizeof c->token, "%s", getenv("GFN_TOKEN"));
 	c->timeout_ms = t ? atoll(t) : 30000;
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_cond_init(&c->change, NULL);
@@ -238,11 +241,18 @@ static gfn_status exchange(gfn_client *c, nng_msg *msg, nng_msg **rep,
 }
 
 /* A request under construction: {"v", "op", ...nfields}. */
-static void begin(wire_out *w, const char *op, unsigned nfields)
+/*
+ * Over tcp:// every request carries the token ($GFN_TOKEN): the daemon
+ * cannot ask the kernel who a tcp peer is, and a reconnect after a
+ * daemon restart must not need a second handshake.
+ */
+static void begin(gfn_client *c, wire_out *w, const char *op, unsigned nfields)
 {
-	msgpack_pack_map(&w->pk, 2 + nfields);
+	msgpack_pack_map(&w->pk, 2 + nfields + (c->token[0] != '\0'));
 	wire_ku64(w, "v", GFN_WIRE_VERSION);
 	wire_kstr(w, "op", op);
+	if (c->token[0])
+		wire_kstr(w, "token", c->token);
 }
 
 typedef struct reply {
@@ -308,7 +318,7 @@ static gfn_status simple(gfn_client *c, const char *op, reply *r)
 
 	if (wire_out_init(&w) != 0)
 		return fail(GFN_ENOMEM, "out of memory");
-	begin(&w, op, 0);
+	begin(c, &w, op, 0);
 	return call(c, &w, r, op);
 }
 
@@ -487,7 +497,7 @@ gfn_status gfn_client_register_builtin(gfn_client *c, const char *name,
 
 	if (wire_out_init(&w) != 0)
 		return fail(GFN_ENOMEM, "out of memory");
-	begin(&w, "register", 2);
+	begin(c, &w, "register", 2);
 	wire_kstr(&w, "name", name);
 	wire_kstr(&w, "kind", "builtin");
 	return reg_call(c, &w, out);
@@ -500,7 +510,7 @@ gfn_status gfn_client_register_model(gfn_client *c, const char *name,
 
 	if (wire_out_init(&w) != 0)
 		return fail(GFN_ENOMEM, "out of memory");
-	begin(&w, "register", 3);
+	begin(c, &w, "register", 3);
 	wire_kstr(&w, "name", name);
 	wire_kstr(&w, "kind", "model");
 	wire_kstr(&w, "dir", dir);
@@ -551,7 +561,7 @@ gfn_status gfn_client_register_opencl(gfn_client *c,
 		                        "name is required");
 	if (wire_out_init(&w) != 0)
 		return fail(GFN_ENOMEM, "out of memory");
-	begin(&w, "register", 9);
+	begin(c, &w, "register", 9);
 	wire_kstr(&w, "name", desc->name);
 	wire_kstr(&w, "kind", "opencl");
 	wire_kstr(&w, "source", k->source);
@@ -645,7 +655,7 @@ static gfn_status put_inline(gfn_client *c, gfn_dtype dt, int ndim,
 
 	if (wire_out_init(&w) != 0)
 		return fail(GFN_ENOMEM, "out of memory");
-	begin(&w, "put", 3);
+	begin(c, &w, "put", 3);
 	wire_ku64(&w, "dtype", (uint64_t)dt);
 	wire_key(&w, "shape");
 	msgpack_pack_array(&w.pk, (size_t)ndim);
@@ -712,7 +722,7 @@ static gfn_status obj_call(gfn_client *c, const char *op, gfn_object o,
 
 	if (wire_out_init(&w) != 0)
 		return fail(GFN_ENOMEM, "out of memory");
-	begin(&w, op, 1);
+	begin(c, &w, op, 1);
 	wire_kobj(&w, "obj", o);
 	return call(c, &w, r, op);
 }
@@ -777,7 +787,7 @@ gfn_status gfn_client_invoke(gfn_client *c, const gfn_invocation *inv,
 		                        "cross processes: wait instead)");
 	if (wire_out_init(&w) != 0)
 		return fail(GFN_ENOMEM, "out of memory");
-	begin(&w, "invoke", 4);
+	begin(c, &w, "invoke", 4);
 	wire_ku64(&w, "fn", inv->fn.id);
 	wire_key(&w, "inputs");
 	msgpack_pack_array(&w.pk, inv->n_inputs);
@@ -807,7 +817,7 @@ static gfn_status fut_call(gfn_client *c, const char *op, gfn_future f,
 
 	if (wire_out_init(&w) != 0)
 		return fail(GFN_ENOMEM, "out of memory");
-	begin(&w, op, timeout_ms == INT64_MIN ? 1 : 2);
+	begin(c, &w, op, timeout_ms == INT64_MIN ? 1 : 2);
 	wire_ku64(&w, "future", f.id);
 	if (timeout_ms != INT64_MIN)
 		wire_ki64(&w, "timeout_ms", timeout_ms);

@@ -26,7 +26,10 @@ enum { GFND_LOG_ERROR, GFND_LOG_WARN, GFND_LOG_INFO, GFND_LOG_DEBUG };
 typedef struct gfnd_config {
 	char listen[GFND_PATH_MAX];       /* ipc:// URL clients dial */
 	char tcp_listen[GFND_PATH_MAX];   /* optional tcp:// URL, "" = none */
-	char token[128];                  /* required on tcp; "" = none */
+	char token[128];                  /* required on tcp (and then
+	                                     mandatory) */
+	bool tcp_allow_remote;            /* tcp_listen may name a
+	                                     non-loopback address */
 	char store_socket[GFND_PATH_MAX]; /* engine's store socket; "" =
 	                                     next to the ipc socket */
 	char config_path[GFND_PATH_MAX];  /* file read at start and SIGHUP */
@@ -89,6 +92,8 @@ typedef struct gfnd {
 	gfnd_worker *workers;            /* cfg.workers of them */
 	unsigned n_workers;              /* started */
 	atomic_bool draining;            /* SIGTERM: refuse new work */
+	atomic_bool stopping;            /* workers must leave */
+	atomic_uint wait_slice_ms;       /* live value (SIGHUP) */
 	pthread_mutex_t lock;            /* sessions, fns, inflight cond */
 	pthread_cond_t idle;             /* inflight reached 0 */
 	long inflight;                   /* accepted invocations not ended */
@@ -104,7 +109,7 @@ typedef struct gfnd {
 } gfnd;
 
 /* gfnd_log.c */
-extern int gfnd_log_level;
+extern atomic_int gfnd_log_level; /* SIGHUP may change it */
 void gfnd_log(int level, const char *fmt, ...)
         __attribute__((format(printf, 2, 3)));
 
@@ -112,6 +117,7 @@ void gfnd_log(int level, const char *fmt, ...)
 void gfnd_config_defaults(gfnd_config *c);
 int gfnd_config_load(gfnd_config *c, const char *path, char *err);
 int gfnd_config_args(gfnd_config *c, int argc, char **argv, char *err);
+int gfnd_config_check(const gfnd_config *c, char *err);
 
 /* gfnd_server.c */
 /* Make the ipc socket's directory (0700) or check it; before the
@@ -124,7 +130,9 @@ void gfnd_server_stop(gfnd *d);
 void gfnd_drain(gfnd *d, unsigned timeout_ms);
 
 /* gfnd_session.c: per-connection ownership. All take d->lock. */
-void gfnd_session_open(gfnd *d, uint32_t pipe);
+/* trusted: an ipc peer of our uid; others must send the token. */
+void gfnd_session_open(gfnd *d, uint32_t pipe, bool trusted);
+bool gfnd_session_trusted(gfnd *d, uint32_t pipe);
 void gfnd_session_close(gfnd *d, uint32_t pipe);
 void gfnd_sessions_close_all(gfnd *d);
 gfn_status gfnd_session_add_object(gfnd *d, uint32_t pipe, gfn_object o);

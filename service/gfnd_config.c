@@ -160,7 +160,9 @@ static int config_set(gfnd_config *c, const char *k, const char *v, char *err)
 		             ? -1
 		             : set_str(c->listen, GFND_PATH_MAX, v);
 	else if (!strcmp(k, "tcp_listen"))
-		rc = set_str(c->tcp_listen, GFND_PATH_MAX, v);
+		rc = strncmp(v, "tcp://", 6)
+		             ? -1
+		             : set_str(c->tcp_listen, GFND_PATH_MAX, v);
 	else if (!strcmp(k, "token"))
 		rc = set_str(c->token, sizeof c->token, v);
 	else if (!strcmp(k, "store_socket"))
@@ -171,6 +173,8 @@ static int config_set(gfnd_config *c, const char *k, const char *v, char *err)
 		rc = parse_backends(v, &c->backends);
 	else if (!strcmp(k, "builtins"))
 		rc = set_bool(&c->builtins, v);
+	else if (!strcmp(k, "tcp_allow_remote"))
+		rc = set_bool(&c->tcp_allow_remote, v);
 	else {
 		snprintf(err, 160, "unknown setting \"%.64s\"", k);
 		return -1;
@@ -269,6 +273,34 @@ int gfnd_config_args(gfnd_config *c, int argc, char **argv, char *err)
 			continue;
 		if (config_set(c, key, v, err) != 0)
 			return -1;
+	}
+	return 0;
+}
+
+/* Settings that are only wrong together. 0 or -1 with err. */
+int gfnd_config_check(const gfnd_config *c, char *err)
+{
+	const char *host = c->tcp_listen + strlen("tcp://");
+
+	if (!c->tcp_listen[0])
+		return 0;
+	if (!c->token[0]) {
+		snprintf(err, 256, "tcp_listen needs a token");
+		return -1;
+	}
+	if (strlen(c->token) < 16) {
+		snprintf(err, 256, "the token must be at least 16 characters");
+		return -1;
+	}
+	/* Loopback unless asked otherwise: the token is sent in clear. */
+	if (!c->tcp_allow_remote && strncmp(host, "127.", 4) != 0 &&
+	    strncmp(host, "localhost:", 10) != 0 &&
+	    strncmp(host, "[::1]:", 6) != 0) {
+		snprintf(err, 256,
+		         "tcp_listen %.128s is not a loopback address (set "
+		         "tcp_allow_remote = true to allow it)",
+		         c->tcp_listen);
+		return -1;
 	}
 	return 0;
 }

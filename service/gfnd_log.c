@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <time.h>
 
-int gfnd_log_level = GFND_LOG_INFO;
+atomic_int gfnd_log_level = GFND_LOG_INFO;
 
 void gfnd_log(int level, const char *fmt, ...)
 {
@@ -18,7 +18,7 @@ void gfnd_log(int level, const char *fmt, ...)
 	struct tm tm;
 	va_list ap;
 
-	if (level > gfnd_log_level)
+	if (level > atomic_load(&gfnd_log_level))
 		return;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);

@@ -1,14 +1,18 @@
 /*
  * gfnd_main.c - the daemon's life: settings, engine, server, signals.
  *
- * Signals are blocked in every thread and taken here with sigwait, so the
- * handlers are ordinary code: SIGTERM/SIGINT drain and exit 0, SIGHUP
- * reloads the config file.
+ * Signals are blocked in every thread gfnd starts and taken by the main
+ * thread (sigtimedwait), so their work is ordinary code: SIGTERM/SIGINT
+ * drain and exit 0, SIGHUP reloads the config file. A handler writing to
+ * a pipe catches the ones the kernel gives to threads that libraries
+ * started before main (OpenBLAS's), which gfnd cannot mask.
  */
 #include "gfnd.h"
 
 #include <gfn/gfn.h>
 
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -73,8 +77,8 @@ static void reload(gfnd *d)
 		return;
 	}
 	/* Only what can change under running clients is applied. */
-	gfnd_log_level = c.log_level;
-	d->cfg.wait_slice_ms = c.wait_slice_ms;
+	atomic_store(&gfnd_log_level, c.log_level);
+	atomic_store(&d->wait_slice_ms, c.wait_slice_ms);
 	gfnd_log(GFND_LOG_INFO, "SIGHUP: reloaded %s", d->cfg.config_path);
 }
 
@@ -87,24 +91,66 @@ static void announce_ready(gfnd *d)
 	close(d->cfg.ready_fd);
 }
 
+static int sig_pipe[2] = {-1, -1};
+
+static void on_signal(int sig)
+{
+	unsigned char b = (unsigned char)sig;
+	int saved = errno;
+
+	/* Async-signal-safe; a full pipe drops it (one is enough). */
+	if (write(sig_pipe[1], &b, 1) < 0)
+		(void)0;
+	errno = saved;
+}
+
+static int signals_init(void)
+{
+	struct sigaction sa;
+
+	if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
+		return -1;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = SA_RESTART;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	return 0;
+}
+
+/*
+ * The next signal: taken with sigtimedwait in this thread (every thread
+ * gfnd starts has them blocked), or, when the kernel gave one to a
+ * thread a library started before main, through the handler's pipe,
+ * looked at every 100 ms.
+ */
+static int next_signal(const sigset_t *set)
+{
+	struct timespec tick = {0, 100000000};
+	unsigned char b;
+
+	for (;;) {
+		int sig = sigtimedwait(set, NULL, &tick);
+
+		if (sig > 0)
+			return sig;
+		if (read(sig_pipe[0], &b, 1) == 1)
+			return b;
+	}
+}
+
 /* Serve until SIGTERM or SIGINT. */
 static void serve(gfnd *d, const sigset_t *set)
 {
 	int sig;
 
-	for (;;) {
-		if (sigwait(set, &sig) != 0)
-			continue;
-		if (sig == SIGHUP) {
-			reload(d);
-			continue;
-		}
-		if (sig == SIGTERM || sig == SIGINT)
-			break;
-	}
+	while ((sig = next_signal(set)) == SIGHUP)
+		reload(d);
 	gfnd_log(GFND_LOG_INFO, "%s: draining (at most %u ms)",
-	         sig == SIGTERM ? "SIGTERM" : "SIGINT",
-	         d->cfg.drain_timeout_ms);
+	         sig == SIGINT ? "SIGINT" : "SIGTERM", d->cfg.drain_timeout_ms);
 	atomic_store(&d->draining, true);
 	gfnd_drain(d, d->cfg.drain_timeout_ms);
 }
@@ -116,22 +162,30 @@ int main(int argc, char **argv)
 	char err[256];
 
 	gfnd_config_defaults(&d.cfg);
-	if (gfnd_config_args(&d.cfg, argc, argv, err) != 0) {
+	if (gfnd_config_args(&d.cfg, argc, argv, err) != 0 ||
+	    gfnd_config_check(&d.cfg, err) != 0) {
 		fprintf(stderr, "gfnd: %s\n", err);
 		usage();
 		return 2;
 	}
-	gfnd_log_level = d.cfg.log_level;
+	atomic_store(&gfnd_log_level, d.cfg.log_level);
+	atomic_store(&d.wait_slice_ms, d.cfg.wait_slice_ms);
 	default_store_socket(&d.cfg);
 	pthread_mutex_init(&d.lock, NULL);
 	pthread_cond_init(&d.idle, NULL);
-	/* Block before any thread starts, so all inherit the mask. */
+	if (signals_init() != 0) {
+		gfnd_log(GFND_LOG_ERROR, "signal pipe: %s", strerror(errno));
+		return 1;
+	}
+	/* Blocked here, so in every thread started from now on (engine,
+	   NNG, HTTP); the main thread takes them with sigtimedwait. A
+	   handler alone is not enough: ThreadSanitizer defers handlers, and
+	   one owed to a thread in a raw futex wait would never run. */
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	signal(SIGPIPE, SIG_IGN);
 	if (gfnd_socket_dir(d.cfg.listen) != 0 || engine_start(&d) != GFN_OK)
 		return 1;
 	if (gfnd_server_start(&d) != 0 || gfnd_metrics_start(&d) != 0) {

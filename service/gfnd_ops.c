@@ -436,7 +436,7 @@ static gfn_status own_future(req *r, gfn_future *f)
  */
 static gfn_status op_wait(req *r)
 {
-	int64_t ms = -1, slice = r->d->cfg.wait_slice_ms;
+	int64_t ms = -1, slice = atomic_load(&r->d->wait_slice_ms);
 	gfn_future f;
 	gfn_status st = own_future(r, &f);
 
@@ -555,6 +555,23 @@ static const struct {
         {"stats", op_stats, false},
 };
 
+/*
+ * The request's "token" against the configured one, in time that does
+ * not depend on where they differ. No token configured: nobody passes.
+ */
+static bool token_ok(req *r)
+{
+	const char *t, *want = r->d->cfg.token;
+	size_t n, wn = strlen(want);
+	unsigned char diff = 0;
+
+	if (!wn || wire_get_str(r->m, "token", &t, &n, r->detail) != GFN_OK)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		diff |= (unsigned char)(t[i] ^ want[i % wn]);
+	return diff == 0 && n == wn;
+}
+
 /* Check version and op; run the handler. *opname is set for the reply. */
 static gfn_status dispatch(req *r, char *opname, size_t cap)
 {
@@ -572,6 +589,12 @@ static gfn_status dispatch(req *r, char *opname, size_t cap)
 		         st == GFN_OK ? "not supported" : "missing",
 		         GFN_WIRE_VERSION);
 		return GFN_ENOTSUP;
+	}
+	if (!gfnd_session_trusted(r->d, r->pipe) && !token_ok(r)) {
+		snprintf(r->detail, GFN_WIRE_DETAIL_MAX,
+		         "this connection is not trusted: send the daemon's "
+		         "token in \"token\"");
+		return GFN_EACCES;
 	}
 	for (size_t i = 0; i < sizeof ops / sizeof *ops; i++) {
 		if (strcmp(ops[i].name, opname) != 0)
@@ -633,6 +656,8 @@ nng_msg *gfnd_handle(gfnd *d, nng_msg *msg)
 		st = GFN_ENOMEM;
 		snprintf(detail, sizeof detail, "reply too large for memory");
 	}
+	gfnd_log(GFND_LOG_DEBUG, "connection %u: op %s: %s", r.pipe,
+	         op[0] ? op : "?", gfn_status_name(st));
 	if (st != GFN_OK) {
 		r.nfields = 0;
 		if (st == GFN_EINVAL || st == GFN_ENOTSUP)

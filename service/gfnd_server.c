@@ -24,7 +24,8 @@ static void *worker_main(void *arg)
 		nng_ctx_recv(w->ctx, w->aio);
 		nng_aio_wait(w->aio);
 		int rv = nng_aio_result(w->aio);
-		if (rv == NNG_ECLOSED)
+		if (rv != 0 &&
+		    (rv == NNG_ECLOSED || atomic_load(&w->d->stopping)))
 			break;
 		if (rv != 0)
 			continue;
@@ -51,9 +52,11 @@ static void pipe_added(nng_pipe p, nng_pipe_ev ev, void *arg)
 	gfnd *d = arg;
 	uint64_t uid;
 
+	bool ipc;
+
 	(void)ev;
-	if (nng_pipe_get_uint64(p, NNG_OPT_IPC_PEER_UID, &uid) == 0 &&
-	    uid != (uint64_t)geteuid() && uid != 0) {
+	ipc = nng_pipe_get_uint64(p, NNG_OPT_IPC_PEER_UID, &uid) == 0;
+	if (ipc && uid != (uint64_t)geteuid() && uid != 0) {
 		gfnd_log(GFND_LOG_WARN, "refused a connection from uid %llu",
 		         (unsigned long long)uid);
 		atomic_fetch_add(&d->refused_peers, 1);
@@ -61,13 +64,14 @@ static void pipe_added(nng_pipe p, nng_pipe_ev ev, void *arg)
 		return;
 	}
 	atomic_fetch_add(&d->connections, 1);
-	gfnd_session_open(d, nng_pipe_id(p));
+	gfnd_session_open(d, nng_pipe_id(p), ipc);
 	gfnd_log(GFND_LOG_DEBUG, "connection %u opened", nng_pipe_id(p));
 }
 
 static void pipe_removed(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
 	(void)ev;
+	gfnd_log(GFND_LOG_DEBUG, "connection %u closed", nng_pipe_id(p));
 	gfnd_session_close(arg, nng_pipe_id(p));
 }
 
@@ -147,21 +151,34 @@ int gfnd_server_start(gfnd *d)
 	if ((rv = nng_rep0_open(&d->sock)) != 0)
 		return rv;
 	nng_socket_set_size(d->sock, NNG_OPT_RECVMAXSZ, d->cfg.max_message);
-	nng_pipe_notify(d->sock, NNG_PIPE_EV_ADD_POST, pipe_added, d);
+	/* ADD_PRE: the session exists before the pipe's first message can
+	   reach a worker, and a refused pipe never reaches the socket. */
+	nng_pipe_notify(d->sock, NNG_PIPE_EV_ADD_PRE, pipe_added, d);
 	nng_pipe_notify(d->sock, NNG_PIPE_EV_REM_POST, pipe_removed, d);
 	if ((rv = start_workers(d)) != 0)
 		return rv;
-	return listen_on(d, d->cfg.listen);
+	if ((rv = listen_on(d, d->cfg.listen)) != 0)
+		return rv;
+	return d->cfg.tcp_listen[0] ? listen_on(d, d->cfg.tcp_listen) : 0;
 }
 
+/*
+ * Workers stop before the socket closes: NNG 1.5 can panic when a
+ * context's send races with nng_close. nng_aio_stop ends the operation
+ * in progress and makes every later one fail at once, so each worker
+ * sees `stopping` and leaves.
+ */
 void gfnd_server_stop(gfnd *d)
 {
-	/* Closing the socket ends every pending receive with NNG_ECLOSED. */
-	nng_close(d->sock);
+	atomic_store(&d->stopping, true);
+	for (unsigned i = 0; i < d->n_workers; i++)
+		nng_aio_stop(d->workers[i].aio);
 	for (unsigned i = 0; i < d->n_workers; i++) {
 		pthread_join(d->workers[i].thread, NULL);
+		nng_ctx_close(d->workers[i].ctx);
 		nng_aio_free(d->workers[i].aio);
 	}
+	nng_close(d->sock);
 	free(d->workers);
 	d->workers = NULL;
 	d->n_workers = 0;

@@ -15,6 +15,7 @@
 
 struct gfnd_session {
 	uint32_t pipe;      /* NNG pipe id: the connection */
+	bool trusted;       /* ipc peer of our uid, or sent the token */
 	gfn_object *objs;   /* one entry per reference held */
 	size_t n_objs;      /* used */
 	size_t cap_objs;    /* allocated */
@@ -38,13 +39,14 @@ static gfnd_session *find(gfnd *d, uint32_t pipe)
 	return NULL;
 }
 
-void gfnd_session_open(gfnd *d, uint32_t pipe)
+void gfnd_session_open(gfnd *d, uint32_t pipe, bool trusted)
 {
 	gfnd_session *s = calloc(1, sizeof *s);
 
 	if (!s)
 		return; /* requests from it then fail with GFN_ENOMEM */
 	s->pipe = pipe;
+	s->trusted = trusted;
 	pthread_mutex_lock(&d->lock);
 	s->next = *bucket(d, pipe);
 	*bucket(d, pipe) = s;
@@ -241,4 +243,16 @@ size_t gfnd_session_objects(gfnd *d)
 			n += s->n_objs;
 	pthread_mutex_unlock(&d->lock);
 	return n;
+}
+
+bool gfnd_session_trusted(gfnd *d, uint32_t pipe)
+{
+	gfnd_session *s;
+	bool t;
+
+	pthread_mutex_lock(&d->lock);
+	s = find(d, pipe);
+	t = s && s->trusted;
+	pthread_mutex_unlock(&d->lock);
+	return t;
 }

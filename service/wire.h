@@ -20,8 +20,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define GFN_WIRE_VERSION 1      /* the one protocol version this build speaks */
-#define GFN_WIRE_DETAIL_MAX 256 /* bytes of a detail message kept */
+#define GFN_WIRE_VERSION 1 /* the one protocol version this build speaks */
+#define GFN_WIRE_DETAIL_MAX 1024 /* bytes of a detail message kept */
 
 /* A message being written: msgpack packed into an nng message. */
 typedef struct wire_out {

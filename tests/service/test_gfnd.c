@@ -5,10 +5,15 @@
  */
 #include "svc_util.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 static svc_daemon D;
 
@@ -155,8 +160,11 @@ static void *worker(void *p)
 	enum { N = 64 };
 	float a[N], b[N];
 
-	if (gfn_client_function_find(w->c, "gfn.vadd", &vadd) != GFN_OK)
+	if (gfn_client_function_find(w->c, "gfn.vadd", &vadd) != GFN_OK) {
+		fprintf(stderr, "worker %d: find: %s\n", w->seed,
+		        gfn_client_error_detail());
 		return w->bad = 1, NULL;
+	}
 	for (int it = 0; it < w->iters; it++) {
 		gfn_object in[2], out;
 		gfn_object_view v;
@@ -168,7 +176,15 @@ static void *worker(void *p)
 		SVC_OK(svc_run1(w->c, vadd, in, 2, NULL, 0, &out));
 		SVC_OK(gfn_client_object_get(w->c, out, &v));
 		for (int i = 0; i < N; i++)
-			w->bad |= ((const float *)v.data)[i] != a[i] + b[i];
+			if (((const float *)v.data)[i] != a[i] + b[i]) {
+				fprintf(stderr,
+				        "worker %d it %d [%d]: %g != %g\n",
+				        w->seed, it, i,
+				        ((const float *)v.data)[i],
+				        a[i] + b[i]);
+				w->bad = 1;
+				break;
+			}
 		gfn_client_view_free(&v);
 		SVC_OK(gfn_client_object_release(w->c, out));
 		SVC_OK(gfn_client_object_release(w->c, in[0]));
@@ -268,6 +284,142 @@ static void test_large_put_through_store(void)
 	svc_cleanup(&d2);
 }
 
+/* An OpenCL C function registered over the protocol (PoCL in CI). */
+static void test_register_opencl(void)
+{
+	static const char *const flags[] = {"--backends", "opencl", NULL};
+	static const char src[] =
+	        "__kernel void twice(__global const float *x,\n"
+	        "                    __global float *y, ulong n)\n"
+	        "{\n"
+	        "\tsize_t i = get_global_id(0);\n"
+	        "\tif (i < n)\n"
+	        "\t\ty[i] = 2.0f * x[i];\n"
+	        "}\n";
+	gfn_tensor_spec vec = {"v", GFN_F32, 1, {GFN_DIM_VAR(0)}};
+	gfn_opencl_kernel k = {
+	        .source = src,
+	        .name = "twice",
+	        .work = {.kind = GFN_WORK_ELEMENTS, .pass_sizes = 1}};
+	gfn_function_desc desc = {.name = "test.twice",
+	                          .n_inputs = 1,
+	                          .inputs = &vec,
+	                          .n_outputs = 1,
+	                          .outputs = &vec,
+	                          .opencl = &k};
+	svc_daemon d = {0};
+	gfn_client *c;
+	gfn_function fn, again;
+	float x[100];
+	gfn_object in, out;
+	gfn_object_view v;
+	gfn_status s;
+
+	setenv("POCL_DEVICES", "pthread", 1);
+	/* As for the project's other PoCL suites: LeakSanitizer's tracer
+	   can crash on PoCL's threads at exit (the daemon inherits this). */
+	setenv("ASAN_OPTIONS", "detect_leaks=0", 1);
+	svc_start(&d, flags);
+	c = svc_connect(&d);
+	s = gfn_client_register_opencl(c, &desc, &fn);
+	if (s == GFN_ENODEV) {
+		printf("# no OpenCL device: opencl registration not run\n");
+	} else {
+		SVC_OK(s);
+		for (int i = 0; i < 100; i++)
+			x[i] = (float)i - 50.0f;
+		in = svc_put_f32(c, x, 100);
+		SVC_OK(svc_run1(c, fn, &in, 1, NULL, 0, &out));
+		SVC_OK(gfn_client_object_get(c, out, &v));
+		for (int i = 0; i < 100; i++)
+			ASSERT_EQ(((const float *)v.data)[i], 2.0f * x[i]);
+		gfn_client_view_free(&v);
+		SVC_STATUS(gfn_client_register_opencl(c, &desc, &again),
+		           GFN_EEXIST);
+		/* A build error comes back with the compiler's log. */
+		k.source = "__kernel void twice(__global float *x)"
+		           "{ x[0] = no_such_name; }";
+		desc.name = "test.broken";
+		SVC_STATUS(gfn_client_register_opencl(c, &desc, &again),
+		           GFN_EKERNEL);
+		ASSERT(strstr(gfn_client_error_detail(), "no_such_name"));
+	}
+	gfn_client_close(c);
+	ASSERT_EQ(svc_stop(&d, SIGTERM), 0);
+	svc_cleanup(&d);
+}
+
+/* A loopback port free right now (the daemon binds it next). */
+static unsigned free_port(void)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	socklen_t len = sizeof a;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ASSERT_EQ(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+	ASSERT_EQ(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+	close(fd);
+	return ntohs(a.sin_port);
+}
+
+/* GET path from 127.0.0.1:port into buf (NUL-terminated). */
+static void http_get(unsigned port, const char *path, char *buf, size_t cap)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET,
+	                        .sin_port = htons((uint16_t)port)};
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	char req[256];
+	size_t n = 0;
+	ssize_t got;
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ASSERT_EQ(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+	snprintf(req, sizeof req, "GET %s HTTP/1.0\r\n\r\n", path);
+	ASSERT_EQ(write(fd, req, strlen(req)), (ssize_t)strlen(req));
+	while (n + 1 < cap && (got = read(fd, buf + n, cap - 1 - n)) > 0)
+		n += (size_t)got;
+	buf[n] = '\0';
+	close(fd);
+}
+
+static void test_metrics(void)
+{
+	static char page[1 << 16];
+	unsigned port = free_port();
+	char flag[16], want[128];
+	const char *const flags[] = {"--metrics_port", flag, NULL};
+	svc_daemon d3 = {0};
+	gfn_client *c;
+	gfn_function vadd;
+	float x[8] = {1};
+	gfn_object in[2], out;
+
+	snprintf(flag, sizeof flag, "%u", port);
+	svc_start(&d3, flags);
+	c = svc_connect(&d3);
+	SVC_OK(gfn_client_function_find(c, "gfn.vadd", &vadd));
+	in[0] = svc_put_f32(c, x, 8);
+	in[1] = svc_put_f32(c, x, 8);
+	for (int i = 0; i < 5; i++)
+		SVC_OK(svc_run1(c, vadd, in, 2, NULL, 0, &out));
+	http_get(port, "/metrics", page, sizeof page);
+	ASSERT(strstr(page, "200 OK") != NULL);
+	snprintf(want, sizeof want,
+	         "gfn_invocation_latency_seconds_count{function=\"gfn.vadd\"} "
+	         "5\n");
+	ASSERT(strstr(page, want) != NULL);
+	ASSERT(strstr(page, "le=\"+Inf\"} 5") != NULL);
+	ASSERT(strstr(page, "gfn_device_queue_depth{device=\"1\"") != NULL);
+	ASSERT(strstr(page, "gfn_store_bytes ") != NULL);
+	ASSERT(strstr(page, "gfnd_sessions 1") != NULL);
+	http_get(port, "/other", page, sizeof page);
+	ASSERT(strstr(page, "404") != NULL);
+	gfn_client_close(c);
+	ASSERT_EQ(svc_stop(&d3, SIGTERM), 0);
+	svc_cleanup(&d3);
+}
+
 int main(void)
 {
 	svc_start(&D, NULL);
@@ -278,6 +430,8 @@ int main(void)
 	TEST_RUN(test_concurrent_clients);
 	TEST_RUN(test_nothing_leaked);
 	TEST_RUN(test_large_put_through_store);
+	TEST_RUN(test_metrics);
+	TEST_RUN(test_register_opencl);
 	ASSERT_EQ(svc_stop(&D, SIGTERM), 0);
 	svc_cleanup(&D);
 	return 0;

@@ -33,21 +33,27 @@ static void pack_str(msgpack_packer *pk, const char *s)
 	msgpack_pack_str_body(pk, s, strlen(s));
 }
 
-/* Send sbuf, receive the reply into und; returns the reply's status. */
+/*
+ * Send sbuf, receive the reply into und; returns the reply's status.
+ * msgpack-c points into the bytes it decoded, so the reply is kept in
+ * reply_buf until the next round trip.
+ */
 static int64_t roundtrip(int s, msgpack_sbuffer *sb, msgpack_unpacked *und)
 {
+	static char reply_buf[1 << 16];
 	void *buf = NULL;
+	size_t off = 0;
 	int n;
 	const msgpack_object *st;
 
 	ASSERT_EQ(nn_send(s, sb->data, sb->size, 0), (int)sb->size);
 	n = nn_recv(s, &buf, NN_MSG, 0);
-	ASSERT(n > 0);
+	ASSERT(n > 0 && (size_t)n <= sizeof reply_buf);
+	memcpy(reply_buf, buf, (size_t)n);
+	nn_freemsg(buf);
 	msgpack_unpacked_init(und);
-	size_t off = 0;
-	ASSERT_EQ(msgpack_unpack_next(und, buf, (size_t)n, &off),
+	ASSERT_EQ(msgpack_unpack_next(und, reply_buf, (size_t)n, &off),
 	          MSGPACK_UNPACK_SUCCESS);
-	nn_freemsg(buf); /* msgpack-c copied what it needs into its zone */
 	ASSERT_EQ(und->data.type, MSGPACK_OBJECT_MAP);
 	st = field(&und->data, "status");
 	ASSERT_NOT_NULL(st);
