@@ -581,8 +581,8 @@ static gfn_status prepare(gfn_engine *e, const gfn_invocation *inv, gfn_job *j)
 	j->n_in = (uint8_t)inv->n_inputs;
 	j->n_out = (uint8_t)j->fn->n_out;
 	j->n_par = (uint8_t)inv->n_params;
-	s = gfn_store_acquire(e->store, j->n_in, inv->inputs, j->in,
-	                      &j->tenant);
+	s = gfn_store_acquire(e->store, inv->tenant, j->n_in, inv->inputs,
+	                      j->in, &j->tenant);
 	if (s != GFN_OK)
 		return s;
 	j->inputs_held = 1;

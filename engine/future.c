@@ -370,6 +370,19 @@ gfn_status gfn_future_outputs(gfn_engine *e, gfn_future f, gfn_object *outs,
 	return GFN_OK;
 }
 
+gfn_status gfn_future_device(gfn_engine *e, gfn_future f, size_t *device)
+{
+	gfn_status s;
+	gfn_job *j = lookup(e, f, &s);
+
+	if (!j)
+		return s;
+	if (!device)
+		return gfn__fail(GFN_EINVAL, "device is NULL");
+	*device = (size_t)j->dev;
+	return GFN_OK;
+}
+
 gfn_status gfn_future_cancel(gfn_engine *e, gfn_future f)
 {
 	gfn_status s;

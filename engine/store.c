@@ -1019,8 +1019,9 @@ static void own(uint32_t tenant, uint32_t *owner, int *mixed)
 	*owner = tenant;
 }
 
-gfn_status gfn_store_acquire(gfn_store *st, size_t n, const gfn_object *ids,
-                             gfn_tensor *out, uint32_t *owner)
+gfn_status gfn_store_acquire(gfn_store *st, uint32_t caller, size_t n,
+                             const gfn_object *ids, gfn_tensor *out,
+                             uint32_t *owner)
 {
 	uint32_t who = GFN_TENANT_ENGINE, i;
 	gfn_status s = GFN_OK;
@@ -1033,6 +1034,13 @@ gfn_status gfn_store_acquire(gfn_store *st, size_t n, const gfn_object *ids,
 		e = ref_sealed(st, GFN_TENANT_ENGINE, ids[k], &s, &i);
 		if (!e)
 			break;
+		if (caller != GFN_TENANT_ENGINE && e->t->id != caller &&
+		    e->t->id != GFN_TENANT_ENGINE) {
+			unref(st, i);
+			s = fail_id(GFN_EACCES, ids[k],
+			            "belongs to another tenant");
+			break;
+		}
 		describe(e, &out[k]);
 		own(e->t->id, &who, &mixed);
 	}
@@ -1040,7 +1048,9 @@ gfn_status gfn_store_acquire(gfn_store *st, size_t n, const gfn_object *ids,
 		unref(st, (uint32_t)ids[k].lo);
 	pthread_mutex_unlock(&st->lock);
 	if (owner)
-		*owner = mixed ? GFN_TENANT_ENGINE : who;
+		*owner = caller != GFN_TENANT_ENGINE ? caller
+		         : mixed                     ? GFN_TENANT_ENGINE
+		                                     : who;
 	return s;
 }
 

@@ -164,12 +164,14 @@ gfn_status gfn_store_delete_as(gfn_store *st, uint32_t tenant, gfn_object id);
 /*
  * Take a reference to each of n sealed objects and describe each as a
  * tensor, all or nothing (one lock). On failure no reference is kept.
- * *owner (may be NULL) is the tenant outputs computed from them belong
- * to: the one tenant other than 0 among their owners, else 0 (all the
- * engine's, or several tenants mixed).
+ * A caller other than 0 may only use its own objects and the engine's
+ * (GFN_EACCES). *owner (may be NULL) is the tenant outputs computed from
+ * them belong to: the caller when not 0, else the one tenant other than 0
+ * among their owners, else 0 (all the engine's, or several mixed).
  */
-gfn_status gfn_store_acquire(gfn_store *st, size_t n, const gfn_object *ids,
-                             gfn_tensor *out, uint32_t *owner);
+gfn_status gfn_store_acquire(gfn_store *st, uint32_t caller, size_t n,
+                             const gfn_object *ids, gfn_tensor *out,
+                             uint32_t *owner);
 /* Drop one reference of each (as gfn_store_release, errors ignored). */
 void gfn_store_release_n(gfn_store *st, size_t n, const gfn_object *ids);
 /*

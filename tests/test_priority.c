@@ -8,6 +8,8 @@
 #include <gfn/gfn_builtins.h>
 #include <stdatomic.h>
 
+#include "engine/engine.h"
+
 #define MAXRUN 256
 
 static atomic_int nrun;   /* kernels that ran */
@@ -238,6 +240,43 @@ static void tenant_device_bytes(void)
 	gfn_engine_destroy(e);
 }
 
+/* Outputs of an invocation run for tenant t belong to t; t may use its
+   own and the engine's objects, not another tenant's. */
+static void tenant_outputs(void)
+{
+	gfn_engine *e = test_engine();
+	gfn_function fn = test_register_vadd(e, "vadd");
+	float x[4] = {1, 2, 3, 4};
+	gfn_object in[2] = {test_make_f32_1d(e, x, 4),
+	                    test_make_f32_1d(e, x, 4)};
+	gfn_invocation inv = test_inv(fn, 2, in, 0, NULL);
+	gfn_store_loc loc;
+	gfn_object out, t7;
+	gfn_future f;
+	size_t dev = 99;
+	int64_t shape[1] = {4};
+
+	inv.tenant = 5;
+	ASSERT_OK(gfn_invoke(e, &inv, &f));
+	ASSERT_OK(gfn_future_device(e, f, &dev));
+	ASSERT_EQ(dev, 0);
+	out = test_take_output(e, f);
+	ASSERT_OK(gfn_store_get_as(e->store, 5, out, &loc));
+	ASSERT_OK(gfn_store_release_as(e->store, 5, out));
+	ASSERT_FAILS(gfn_store_get_as(e->store, 6, out, &loc), GFN_EACCES);
+	ASSERT_OK(gfn_future_release(e, f));
+	/* Tenant 7's object cannot be an input of tenant 5's invocation. */
+	ASSERT_OK(
+	        gfn_store_create_as(e->store, 7, GFN_F32, 1, shape, &t7, NULL));
+	ASSERT_OK(gfn_store_seal_as(e->store, 7, t7));
+	in[1] = t7;
+	ASSERT_FAILS(gfn_invoke(e, &inv, &f), GFN_EACCES);
+	ASSERT_OK(gfn_store_release_as(e->store, 7, t7));
+	test_drop(e, out);
+	test_drop(e, in[0]);
+	gfn_engine_destroy(e);
+}
+
 static void bad_limits(void)
 {
 	gfn_config cfg;
@@ -261,6 +300,7 @@ int main(void)
 	TEST_RUN(deadline_before_run);
 	TEST_RUN(tenant_inflight);
 	TEST_RUN(tenant_device_bytes);
+	TEST_RUN(tenant_outputs);
 	TEST_RUN(bad_limits);
 	return 0;
 }

@@ -402,15 +402,29 @@ static void shm_store_output_owner(void)
 	gfn_store_loc l;
 	uint32_t owner;
 
-	ASSERT_OK(gfn_store_acquire(st, 2, (gfn_object[]){e0, a}, t, &owner));
+	ASSERT_OK(
+	        gfn_store_acquire(st, 0, 2, (gfn_object[]){e0, a}, t, &owner));
 	ASSERT_EQ(owner, 1);
 	gfn_store_release_n(st, 2, (gfn_object[]){e0, a});
-	ASSERT_OK(gfn_store_acquire(st, 2, (gfn_object[]){a, b}, t, &owner));
+	ASSERT_OK(gfn_store_acquire(st, 0, 2, (gfn_object[]){a, b}, t, &owner));
 	ASSERT_EQ(owner, 0); /* mixed: nobody's but the engine's */
 	gfn_store_release_n(st, 2, (gfn_object[]){a, b});
-	ASSERT_OK(gfn_store_acquire(st, 1, &e0, t, &owner));
+	ASSERT_OK(gfn_store_acquire(st, 0, 1, &e0, t, &owner));
 	ASSERT_EQ(owner, 0);
 	gfn_store_release_n(st, 1, &e0);
+	/* On behalf of tenant 1: its own and the engine's objects, outputs
+	   its own; another tenant's object is refused, nothing kept. */
+	ASSERT_OK(
+	        gfn_store_acquire(st, 1, 2, (gfn_object[]){e0, a}, t, &owner));
+	ASSERT_EQ(owner, 1);
+	gfn_store_release_n(st, 2, (gfn_object[]){e0, a});
+	ASSERT_OK(gfn_store_acquire(st, 2, 1, &e0, t, &owner));
+	ASSERT_EQ(owner, 2);
+	gfn_store_release_n(st, 1, &e0);
+	ASSERT_FAILS(
+	        gfn_store_acquire(st, 1, 2, (gfn_object[]){a, b}, t, &owner),
+	        GFN_EACCES);
+	ASSERT_OK(gfn_store_check(st));
 
 	ASSERT_OK(gfn_store_create_n(st, 1, 2, ot, out));
 	ASSERT_EQ(ot[0].nbytes, 16);

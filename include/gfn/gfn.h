@@ -530,9 +530,14 @@ typedef struct gfn_invocation {
 	                             have run; 0: none. One that cannot make
 	                             it is refused (GFN_ETIMEDOUT) at
 	                             submission or ended before it runs */
-	uint32_t tenant;          /* who it runs for, for the tenant limits;
-	                             0: the engine's own (no limits). Set by
-	                             a trusted embedder such as gfnd */
+	uint32_t tenant;          /* who it runs for (a store tenant, as a
+	                             client process's is): it counts against
+	                             that tenant's limits, may use only that
+	                             tenant's and the engine's objects
+	                             (GFN_EACCES), and its outputs belong to
+	                             that tenant, so its client reads them in
+	                             place. 0: the engine's own. Set by a
+	                             trusted embedder such as gfnd */
 } gfn_invocation;
 
 /* The clock deadlines are on: CLOCK_MONOTONIC, in nanoseconds. */
@@ -578,6 +583,13 @@ GFN_API gfn_status gfn_future_poll(gfn_engine *e, gfn_future f);
  */
 GFN_API gfn_status gfn_future_outputs(gfn_engine *e, gfn_future f,
                                       gfn_object *outs, size_t cap, size_t *n);
+
+/*
+ * The engine device the invocation was placed on (the one it ran on,
+ * once it has run). For per-device accounting by embedders such as gfnd.
+ */
+GFN_API gfn_status gfn_future_device(gfn_engine *e, gfn_future f,
+                                     size_t *device);
 
 /*
  * Ask for the invocation to be canceled. A queued invocation ends with
