@@ -189,7 +189,7 @@ static void joined_job(gfn_job *bj, const gfn_job *f)
 static gfn_status launch(gfn_worker *w, const batch *b)
 {
 	gfn_engine *e = w->e;
-	gfn_job bj;  /* the joined invocation */
+	gfn_job bj; /* the joined invocation */
 	gfn_status s;
 	char *p;
 	int made;

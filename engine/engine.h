@@ -44,8 +44,9 @@ typedef struct gfn_fn {
 	char *cuda_options;                   /* NVRTC options (owned) */
 	char cuda_name[64];                   /* kernel name */
 	gfn_bkernel *kernel[GFN_MAX_DEVICES]; /* per device; NULL: can't */
-	uint64_t runs_on;        /* devices it was loaded on (fixed) */
-	unsigned batch_max;      /* > 1: invocations may run batched */
+	uint64_t runs_on;   /* devices it was loaded on (fixed) */
+	unsigned batch_max; /* > 1: invocations may run batched */
+	uint64_t (*load_cost)(void *, int); /* warm-up estimate, or NULL */
 	_Atomic int64_t pending; /* batching: invocations not yet ended */
 	_Atomic uint64_t avg_ns[GFN_MAX_DEVICES]; /* learned run time
 	                                              per device, 0 unknown */

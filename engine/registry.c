@@ -359,6 +359,7 @@ static gfn_fn *fn_make(const gfn_function_desc *d)
 		fn->par[k] = d->params[k].type;
 	fn->cpu_fn = d->cpu_fn;
 	fn->batch_max = d->batch_max > 1 ? d->batch_max : 0;
+	fn->load_cost = d->load_cost_ns;
 	fn->cpu_user = d->user;
 	if ((d->opencl && copy_opencl(fn, d->opencl) != GFN_OK) ||
 	    (d->cuda && copy_cuda(fn, d->cuda) != GFN_OK)) {

@@ -169,6 +169,8 @@ static int place(gfn_engine *e, gfn_job *j, unsigned start, uint64_t *finish)
 		pd[i].backlog_ns = atomic_load_explicit(&d->backlog_ns,
 		                                        memory_order_relaxed);
 		pd[i].run_ns = expected_ns(e, j->fn, i);
+		if (j->fn->load_cost) /* instance not warm there yet */
+			pd[i].run_ns += j->fn->load_cost(j->fn->cpu_user, i);
 	}
 	return gfn__place_pick(pd, e->ndev, &in, start, finish);
 }

@@ -220,6 +220,7 @@ static gfn_status register_fn(gfn_engine *e, gfn_model *m)
 	                       .outputs = outs,
 	                       .cpu_fn = model_cpu,
 	                       .user = m,
+	                       .load_cost_ns = gfn__warm_cost_ns,
 	                       /* Invocations waiting together run as one
 	                          batched launch (dimension 0). */
 	                       .batch_max = GFN_MODEL_BATCH_MAX};

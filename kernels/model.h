@@ -137,6 +137,8 @@ void gfn__models_remove(gfn_model *m);
    dev while the copy would pass its limit. NULL on failure, with *rc 1
    (no memory) or 3 (they do not fit under the limit). */
 const float *gfn__warm_acquire(gfn_model *m, int dev, int *rc);
+/* Placement's estimate of warming m up on dev (0 when warm). */
+uint64_t gfn__warm_cost_ns(void *user, int dev);
 /* The invocation that acquired dev's copy has ended. */
 void gfn__warm_release(gfn_model *m, int dev);
 /* Free every device copy of m (no invocation may be running). */

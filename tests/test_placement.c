@@ -162,6 +162,37 @@ static void place_spill(gfn_engine *e, gfn_function fn)
 	test_drop(e, in1);
 }
 
+/* Only device 6 has the function warm: the others would need 10 ms. */
+static uint64_t warm_on_6(void *user, int device)
+{
+	(void)user;
+	return device == 6 ? 0 : 10000000;
+}
+
+/* A cold instance costs its load time: a warm device far away wins. */
+static void place_warm(gfn_engine *e)
+{
+	gfn_tensor_spec in = {"x", GFN_F32, 1, {GFN_DIM_ANY}};
+	gfn_tensor_spec out = {"s", GFN_F32, 1, {1}};
+	gfn_function_desc d = {.name = "warm6",
+	                       .n_inputs = 1,
+	                       .inputs = &in,
+	                       .n_outputs = 1,
+	                       .outputs = &out,
+	                       .cpu_fn = sum_kernel,
+	                       .load_cost_ns = warm_on_6};
+	gfn_object in0 = input_on(e, 0);
+	gfn_function fn;
+	uint64_t a6;
+
+	ASSERT_OK(gfn_function_register(e, &d, &fn));
+	a6 = done_on(e, 1u << 6);
+	for (int i = 0; i < 10; i++)
+		run_sum(e, fn, in0); /* inputs on node 0, device 6 on node 1 */
+	ASSERT_EQ(done_on(e, 1u << 6) - a6, 10);
+	test_drop(e, in0);
+}
+
 int main(void)
 {
 	const char *dir = getenv("GFN_TOPOLOGIES");
@@ -174,6 +205,8 @@ int main(void)
 	printf("ok - place_local\n");
 	place_spill(e, fn);
 	printf("ok - place_spill\n");
+	place_warm(e);
+	printf("ok - place_warm\n");
 	/* A hint for a node the machine does not have. */
 	ASSERT_FAILS(gfn_object_create_on(e, GFN_F32, 1, shape, 2, &bad),
 	             GFN_EINVAL);

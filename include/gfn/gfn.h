@@ -460,7 +460,13 @@ typedef struct gfn_function_desc {
 	const gfn_opencl_kernel *opencl; /* OpenCL implementation, or NULL;
 	                                    copied */
 	const gfn_cuda_kernel *cuda; /* CUDA implementation, or NULL; copied */
-	unsigned batch_max;          /* > 1: invocations that arrive within
+	uint64_t (*load_cost_ns)(void *user, int device); /* optional: how
+	                                long making the function's instance
+	                                warm on device would take now, 0 when
+	                                it is; placement adds it to that
+	                                device's estimate. Called with user,
+	                                no gfn lock held; must be quick */
+	unsigned batch_max; /* > 1: invocations that arrive within
 	                                batch_delay_us run as one launch of
 	                                up to batch_max of them, joined
 	                                along dimension 0 (every input and
