@@ -219,8 +219,18 @@ static int choose_gfn(sim *m, inv *v, uint64_t now)
 {
 	gfn_place_dev pd[MAX_DEV];
 	uint64_t bytes = m->fn[v->fn].bytes, finish;
-	gfn_place_in in = {1, &v->node, &bytes, m->o->link_gbs};
+	uint64_t q[GFN_PLACE_MAX_NODES][GFN_PLACE_MAX_NODES] = {{0}};
+	gfn_place_in in = {1, &v->node, &bytes, m->o->link_gbs,
+	                   (const uint64_t(*)[GFN_PLACE_MAX_NODES])q};
 	int d;
+
+	/* What the engine tracks: bytes queued on each link (here, the
+	   time a link stays busy, in bytes at its bandwidth). */
+	for (int a = 0; a < m->nnodes && a < GFN_PLACE_MAX_NODES; a++)
+		for (int b = 0; b < m->nnodes && b < GFN_PLACE_MAX_NODES; b++)
+			if (m->link_free[a][b] > now)
+				q[a][b] = (m->link_free[a][b] - now) *
+				          m->o->link_gbs;
 
 	for (int i = 0; i < m->ndev; i++) {
 		pd[i].ok = 1;

@@ -570,6 +570,7 @@ static gfn_status prepare(gfn_engine *e, const gfn_invocation *inv, gfn_job *j)
 	j->fn = NULL;
 	j->t_submit = 0; /* not counted in fn->pending yet */
 	j->est_ns = 0;
+	j->link_dst = -1;
 	j->quota = NULL;
 	j->inputs_held = 0;
 	j->outputs_live = 0;

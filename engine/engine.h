@@ -9,6 +9,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "engine/place.h"
 #include "engine/pqueue.h"
 #include "engine/store.h"
 #include "gfn/gfn.h"
@@ -115,6 +116,7 @@ typedef struct gfn_job {
 	uint64_t deadline;     /* gfn_clock_ns time, UINT64_MAX: none */
 	gfn_tenant_rec *quota; /* limits it counts against, or NULL */
 	uint64_t t_submit;     /* submission time (batching functions) */
+	int8_t link_dst;       /* node its crossing bytes are counted to, -1 */
 	void *cb_arg;          /* its argument */
 	uint32_t idx;          /* slot in the job table */
 	uint32_t next_free;    /* free list */
@@ -198,7 +200,10 @@ struct gfn_engine {
 	_Atomic uint64_t device_resets;   /* poisoned devices rebuilt */
 	_Atomic uint64_t devices_retired; /* poisoned devices given up */
 	_Atomic uint64_t batches;         /* batched launches */
-	_Atomic uint64_t batched;         /* invocations in them */
+	_Atomic uint64_t
+	        link_bytes[GFN_PLACE_MAX_NODES]
+	                  [GFN_PLACE_MAX_NODES]; /* queued to cross s->d */
+	_Atomic uint64_t batched;                /* invocations in them */
 	_Atomic uint64_t
 	        dead_device_allocs; /* of pools reset devices dropped */
 };

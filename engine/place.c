@@ -9,9 +9,16 @@ uint64_t gfn__place_transfer_ns(const gfn_place_in *in, int node)
 
 	if (node < 0)
 		return 0;
-	for (int k = 0; k < in->n; k++)
-		if (in->node[k] >= 0 && in->node[k] != node)
-			bytes += in->bytes[k];
+	for (int k = 0; k < in->n; k++) {
+		int s = in->node[k];
+
+		if (s < 0 || s == node)
+			continue;
+		bytes += in->bytes[k];
+		if (in->link_queued && s < GFN_PLACE_MAX_NODES &&
+		    node < GFN_PLACE_MAX_NODES)
+			bytes += in->link_queued[s][node];
+	}
 	return bytes / in->link_gbs; /* GB/s = bytes per ns */
 }
 

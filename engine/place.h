@@ -18,15 +18,21 @@ typedef struct gfn_place_dev {
 	uint64_t run_ns;     /* expected run time of this invocation there */
 } gfn_place_dev;
 
+#define GFN_PLACE_MAX_NODES 8 /* nodes whose links are tracked */
+
 /* The inputs of one invocation. */
 typedef struct gfn_place_in {
 	int n;                 /* inputs */
 	const int8_t *node;    /* NUMA node of each, -1 unknown */
 	const uint64_t *bytes; /* size of each */
 	unsigned link_gbs;     /* NUMA link bandwidth, GB/s (> 0) */
+	/* Bytes already queued to cross from node s to node d, or NULL:
+	   a crossing waits behind them (a link is shared). */
+	const uint64_t (*link_queued)[GFN_PLACE_MAX_NODES];
 } gfn_place_in;
 
-/* Time to bring the inputs to a device on node (0 when node < 0). */
+/* Time to bring the inputs to a device on node (0 when node < 0),
+   behind what is queued on the links they cross. */
 uint64_t gfn__place_transfer_ns(const gfn_place_in *in, int node);
 
 /*

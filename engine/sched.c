@@ -143,6 +143,40 @@ static uint64_t expected_ns(const gfn_engine *e, gfn_fn *fn, int i)
 	return best ? best : DEFAULT_RUN_NS;
 }
 
+/* What is queued on the NUMA links now; NULL on a one-node machine. */
+static const uint64_t (*link_snapshot(
+        gfn_engine *e, uint64_t q[][GFN_PLACE_MAX_NODES]))[GFN_PLACE_MAX_NODES]
+{
+	int n = gfn_topology_nodes(e->topo);
+
+	if (n < 2)
+		return NULL;
+	n = n < GFN_PLACE_MAX_NODES ? n : GFN_PLACE_MAX_NODES;
+	for (int a = 0; a < n; a++)
+		for (int b = 0; b < n; b++)
+			q[a][b] = atomic_load_explicit(&e->link_bytes[a][b],
+			                               memory_order_relaxed);
+	return (const uint64_t(*)[GFN_PLACE_MAX_NODES])q;
+}
+
+/* Count (sign 1) or uncount (-1) j's bytes that cross to node dst. */
+static void link_account(gfn_engine *e, const gfn_job *j, int dst, int sign)
+{
+	if (dst < 0 || dst >= GFN_PLACE_MAX_NODES)
+		return;
+	for (int k = 0; k < j->n_in; k++) {
+		int src = j->in_node[k];
+		if (src < 0 || src == dst || src >= GFN_PLACE_MAX_NODES)
+			continue;
+		if (sign > 0)
+			atomic_fetch_add(&e->link_bytes[src][dst],
+			                 j->in[k].nbytes);
+		else
+			atomic_fetch_sub(&e->link_bytes[src][dst],
+			                 j->in[k].nbytes);
+	}
+}
+
 /*
  * The allowed device with room where j would finish first: the work
  * already queued there (learned run times), the input bytes that must
@@ -153,7 +187,9 @@ static int place(gfn_engine *e, gfn_job *j, unsigned start, uint64_t *finish)
 {
 	gfn_place_dev pd[GFN_MAX_DEVICES];
 	uint64_t bytes[GFN_MAX_INPUTS];
-	gfn_place_in in = {j->n_in, j->in_node, bytes, e->cfg.numa_link_gbs};
+	uint64_t queued[GFN_PLACE_MAX_NODES][GFN_PLACE_MAX_NODES];
+	gfn_place_in in = {j->n_in, j->in_node, bytes, e->cfg.numa_link_gbs,
+	                   link_snapshot(e, queued)};
 
 	for (int k = 0; k < j->n_in; k++)
 		bytes[k] = j->in[k].nbytes;
@@ -181,6 +217,8 @@ static void push_job(gfn_engine *e, gfn_job *j, int i)
 	gfn_dev *d = &e->devs[i];
 
 	j->dev = i;
+	j->link_dst = (int8_t)d->info.numa_node;
+	link_account(e, j, j->link_dst, 1);
 	j->est_ns = expected_ns(e, j->fn, i);
 	atomic_fetch_add_explicit(&d->backlog_ns, j->est_ns,
 	                          memory_order_relaxed);
@@ -523,6 +561,8 @@ void gfn__learn(gfn_fn *fn, int i, uint64_t ns)
 
 void gfn__backlog_done(gfn_engine *e, gfn_job *j)
 {
+	link_account(e, j, j->link_dst, -1);
+	j->link_dst = -1;
 	if (j->est_ns)
 		atomic_fetch_sub_explicit(&e->devs[j->dev].backlog_ns,
 		                          j->est_ns, memory_order_relaxed);
