@@ -151,6 +151,24 @@ static void topo_engine_mapping(void)
 	gfn_engine_destroy(e);
 }
 
+/* The first PCI device of this machine that t places on a node, into
+   busid; 0 (and "") when there is none. */
+static int placed_pci(const gfn_topology *t, char *busid, size_t len)
+{
+	FILE *p = popen("ls /sys/bus/pci/devices 2>/dev/null", "r");
+
+	busid[0] = '\0';
+	while (p && fgets(busid, (int)len, p)) {
+		busid[strcspn(busid, "\n")] = '\0';
+		if (gfn_topology_pci_node(t, busid) >= 0)
+			break;
+		busid[0] = '\0';
+	}
+	if (p)
+		pclose(p);
+	return busid[0] != '\0';
+}
+
 /* On this machine a device mapped to a real PCI device gets that
    device's node, and its workers are pinned to the node's cores. */
 static void topo_engine_binds_workers(void)
@@ -160,19 +178,9 @@ static void topo_engine_binds_workers(void)
 	gfn_engine *e;
 	gfn_device_stats ds;
 	gfn_device_info info;
-	char busid[32] = "";
-	FILE *p = popen("ls /sys/bus/pci/devices 2>/dev/null", "r");
+	char busid[32];
 
-	/* The first PCI device hwloc keeps and places on a node. */
-	while (p && fgets(busid, sizeof(busid), p)) {
-		busid[strcspn(busid, "\n")] = '\0';
-		if (gfn_topology_pci_node(t, busid) >= 0)
-			break;
-		busid[0] = '\0';
-	}
-	if (p)
-		pclose(p);
-	if (!busid[0]) {
+	if (!placed_pci(t, busid, sizeof(busid))) {
 		printf("# no PCI device with a NUMA node here: skipped\n");
 		gfn_topology_free(t);
 		return;
@@ -206,17 +214,9 @@ static void topo_opencl_staging_on_node(void)
 	gfn_config cfg;
 	gfn_engine *e = NULL;
 	gfn_function fn;
-	char busid[32] = "";
-	FILE *p = popen("ls /sys/bus/pci/devices 2>/dev/null", "r");
+	char busid[32];
 
-	while (p && fgets(busid, sizeof(busid), p)) {
-		busid[strcspn(busid, "\n")] = '\0';
-		if (gfn_topology_pci_node(t, busid) >= 0)
-			break;
-		busid[0] = '\0';
-	}
-	if (p)
-		pclose(p);
+	placed_pci(t, busid, sizeof(busid));
 	gfn_topology_free(t);
 	gfn_config_init(&cfg);
 	cfg.backends = GFN_BACKEND_OPENCL;
