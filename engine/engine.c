@@ -397,6 +397,16 @@ gfn_status gfn_object_create_on(gfn_engine *e, gfn_dtype dtype, int ndim,
 	                                  numa_node, out, NULL);
 }
 
+gfn_status gfn_object_create_for(gfn_engine *e, uint32_t tenant,
+                                 gfn_dtype dtype, int ndim,
+                                 const int64_t *shape, gfn_object *out)
+{
+	if (!e || !out)
+		return gfn__fail(GFN_EINVAL, "engine and out are required");
+	return gfn_store_create_at(e->store, tenant, -1, GFN_STORE_NODE_HERE,
+	                           dtype, ndim, shape, out, NULL);
+}
+
 gfn_status gfn_object_write(gfn_engine *e, gfn_object obj, size_t off,
                             const void *src, size_t len)
 {
@@ -433,6 +443,21 @@ gfn_status gfn_object_release(gfn_engine *e, gfn_object obj)
 	if (!e)
 		return gfn__fail(GFN_EINVAL, "engine is NULL");
 	return gfn_store_release(e->store, obj);
+}
+
+gfn_status gfn_object_tenant(gfn_engine *e, gfn_object obj, uint32_t *tenant)
+{
+	gfn_store_loc loc;
+	gfn_status s;
+
+	if (!e || !tenant)
+		return gfn__fail(GFN_EINVAL, "engine and tenant are required");
+	s = gfn_store_get_as(e->store, GFN_TENANT_ENGINE, obj, &loc);
+	if (s != GFN_OK)
+		return s;
+	gfn_store_release_as(e->store, GFN_TENANT_ENGINE, obj);
+	*tenant = loc.tenant;
+	return GFN_OK;
 }
 
 gfn_status gfn_object_delete(gfn_engine *e, gfn_object obj)

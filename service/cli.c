@@ -124,22 +124,24 @@ static gfn_status put_npy(gfn_client *c, const char *path, gfn_object *o)
 	return s;
 }
 
+/* A large output is written to the file straight from the store. */
 static int get_npy(gfn_client *c, gfn_object o, const char *path)
 {
 	char err[256];
-	gfn_object_view v;
+	gfn_client_view cv;
+	const gfn_object_view *v = &cv.view;
 	npy_array a;
-	gfn_status s = gfn_client_object_get(c, o, &v);
+	gfn_status s = gfn_client_object_read(c, o, &cv);
 
 	if (s != GFN_OK)
 		return die("get", s);
-	a = (npy_array){.dtype = v.dtype,
-	                .ndim = v.ndim,
-	                .data = (void *)v.data,
-	                .nbytes = v.size};
-	memcpy(a.shape, v.shape, sizeof a.shape);
+	a = (npy_array){.dtype = v->dtype,
+	                .ndim = v->ndim,
+	                .data = (void *)v->data,
+	                .nbytes = v->size};
+	memcpy(a.shape, v->shape, sizeof a.shape);
 	int rc = npy_write(path, &a, err);
-	gfn_client_view_free(&v);
+	gfn_client_view_release(c, &cv);
 	if (rc != 0)
 		fprintf(stderr, "gfn: %s\n", err);
 	return rc ? 1 : 0;

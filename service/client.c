@@ -740,6 +740,102 @@ gfn_status gfn_client_object_get(gfn_client *c, gfn_object obj,
 	return s;
 }
 
+/* A get reply that names the object instead of carrying it. */
+static bool is_ref(const reply *r)
+{
+	const msgpack_object *v = wire_find(r->in.root, "ref");
+
+	return v && v->type == MSGPACK_OBJECT_BOOLEAN && v->via.boolean;
+}
+
+/*
+ * Map obj through the store: one reference held by this process's store
+ * connection, data read in place. A daemon restarted since makes the old
+ * store connection dead: attach again once.
+ */
+static gfn_status store_view(gfn_client *c, const gfn_client_info *info,
+                             gfn_object obj, gfn_object_view *v)
+{
+	gfn_status s = GFN_ESHUTDOWN;
+
+	pthread_mutex_lock(&c->lock);
+	for (int attempt = 0; attempt < 2 && s == GFN_ESHUTDOWN; attempt++) {
+		s = store_handle(c, info, attempt);
+		if (s == GFN_OK)
+			s = gfn_store_client_get(c->store, obj, v);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return s;
+}
+
+/* Only over ipc:// can the daemon's store be this process's. */
+static bool can_map(gfn_client *c, const gfn_client_info *info)
+{
+	return info->store_socket[0] && strncmp(c->url, "ipc://", 6) == 0;
+}
+
+/* "get" with "map": true: the reply may name the object (is_ref). */
+static gfn_status get_map(gfn_client *c, gfn_object obj, reply *r)
+{
+	wire_out w;
+
+	if (wire_out_init(&w) != 0)
+		return fail(GFN_ENOMEM, "out of memory");
+	begin(c, &w, "get", 2);
+	wire_kobj(&w, "obj", obj);
+	wire_key(&w, "map");
+	msgpack_pack_true(&w.pk);
+	return call(c, &w, r, "get");
+}
+
+gfn_status gfn_client_object_read(gfn_client *c, gfn_object obj,
+                                  gfn_client_view *out)
+{
+	gfn_client_info info;
+	reply r;
+	gfn_status s;
+
+	memset(out, 0, sizeof *out);
+	out->obj = obj;
+	if ((s = limits(c, &info)) != GFN_OK)
+		return s;
+	if (!can_map(c, &info))
+		return gfn_client_object_get(c, obj, &out->view);
+	if ((s = get_map(c, obj, &r)) != GFN_OK)
+		return s;
+	if (!is_ref(&r)) {
+		s = read_view(&r, &out->view);
+		reply_fini(&r);
+		return s;
+	}
+	reply_fini(&r);
+	if (store_view(c, &info, obj, &out->view) == GFN_OK) {
+		out->mapped = 1;
+		return GFN_OK;
+	}
+	/* Not this tenant's to map (or no store): the bytes inline. */
+	return gfn_client_object_get(c, obj, &out->view);
+}
+
+void gfn_client_view_release(gfn_client *c, gfn_client_view *v)
+{
+	gfn_store_client *store = NULL;
+
+	if (!v || !v->view.data)
+		return;
+	if (v->mapped && c) {
+		pthread_mutex_lock(&c->lock);
+		store = c->store;
+		pthread_mutex_unlock(&c->lock);
+	}
+	if (store)
+		gfn_store_client_release(store, v->obj);
+	else if (!v->mapped)
+		gfn_client_view_free(&v->view);
+	memset(&v->view, 0, sizeof v->view);
+	v->mapped = 0;
+}
+
 void gfn_client_view_free(gfn_object_view *view)
 {
 	if (!view)

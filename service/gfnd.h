@@ -61,14 +61,25 @@ typedef struct gfnd_fn {
 
 typedef struct gfnd_session gfnd_session;
 
-#define GFND_LAT_BUCKETS 7 /* latency histogram bounds, then +Inf */
+#define GFND_LAT_BUCKETS 7  /* latency histogram bounds, then +Inf */
+#define GFND_MAX_DEVICES 64 /* devices with their own latency series */
 
-/* Per-function metrics, at the function's index in gfnd.fns. */
-typedef struct gfnd_fn_metrics {
+/* One latency histogram: invocations of one function on one device. */
+typedef struct gfnd_latency {
 	atomic_ullong count;                         /* invocations ended */
-	atomic_ullong errors;                        /* ended with an error */
 	atomic_ullong sum_ns;                        /* total latency */
 	atomic_ullong buckets[GFND_LAT_BUCKETS + 1]; /* latency histogram */
+} gfnd_latency;
+
+/*
+ * Per-function metrics, at the function's index in gfnd.fns: latency per
+ * device it ran on (gfn_future_device); the last entry counts those that
+ * ended without running on one (refused, canceled while queued) and any
+ * device past GFND_MAX_DEVICES.
+ */
+typedef struct gfnd_fn_metrics {
+	atomic_ullong errors;                   /* ended with an error */
+	gfnd_latency lat[GFND_MAX_DEVICES + 1]; /* by device */
 } gfnd_fn_metrics;
 
 /* What the completion callback of one invocation needs. */
@@ -130,14 +141,21 @@ void gfnd_server_stop(gfnd *d);
 void gfnd_drain(gfnd *d, unsigned timeout_ms);
 
 /* gfnd_session.c: per-connection ownership. All take d->lock. */
-/* trusted: an ipc peer of our uid; others must send the token. */
-void gfnd_session_open(gfnd *d, uint32_t pipe, bool trusted);
+/* trusted: an ipc peer of our uid; others must send the token. tenant:
+   what the connection's invocations run as (gfn_invocation.tenant): the
+   store tenant of the peer's process, uid + 1. */
+void gfnd_session_open(gfnd *d, uint32_t pipe, bool trusted, uint32_t tenant);
 bool gfnd_session_trusted(gfnd *d, uint32_t pipe);
+/* The connection's tenant; 0 for a connection gfnd does not know. */
+uint32_t gfnd_session_tenant(gfnd *d, uint32_t pipe);
 void gfnd_session_close(gfnd *d, uint32_t pipe);
 void gfnd_sessions_close_all(gfnd *d);
 gfn_status gfnd_session_add_object(gfnd *d, uint32_t pipe, gfn_object o);
 /* Remove one reference record; GFN_ESTATE when the session holds none. */
 gfn_status gfnd_session_take_object(gfnd *d, uint32_t pipe, gfn_object o);
+/* The connection may use o: it holds a reference through gfnd, or o
+   belongs to its tenant. GFN_EACCES otherwise. */
+gfn_status gfnd_session_may_use(gfnd *d, uint32_t pipe, gfn_object o);
 gfn_status gfnd_session_add_future(gfnd *d, uint32_t pipe, gfn_future f);
 gfn_status gfnd_session_has_future(gfnd *d, uint32_t pipe, gfn_future f);
 gfn_status gfnd_session_take_future(gfnd *d, uint32_t pipe, gfn_future f);
@@ -151,8 +169,9 @@ size_t gfnd_session_objects(gfnd *d);
 nng_msg *gfnd_handle(gfnd *d, nng_msg *req);
 /* gfnd_metrics.c */
 uint64_t gfnd_now_ns(void);
-void gfnd_metrics_record(gfnd *d, unsigned fn_index, uint64_t t0_ns,
-                         gfn_status s);
+/* device: where it ran; SIZE_MAX when it ran on none. */
+void gfnd_metrics_record(gfnd *d, unsigned fn_index, size_t device,
+                         uint64_t t0_ns, gfn_status s);
 /* The exposition text (malloc'ed, *len bytes); NULL without memory. */
 char *gfnd_metrics_text(gfnd *d, size_t *len);
 int gfnd_metrics_start(gfnd *d);

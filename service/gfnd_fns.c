@@ -299,9 +299,12 @@ void gfnd_invocation_ended(gfn_engine *e, gfn_future f, gfn_status s, void *arg)
 {
 	gfnd_call *call = arg;
 	gfnd *d = call->d;
+	size_t dev;
 
-	(void)e, (void)f;
-	gfnd_metrics_record(d, call->fn_index, call->t0_ns, s);
+	/* A refused submission has no future (f.id 0): no device. */
+	if (!f.id || gfn_future_device(e, f, &dev) != GFN_OK)
+		dev = SIZE_MAX;
+	gfnd_metrics_record(d, call->fn_index, dev, call->t0_ns, s);
 	free(call);
 	pthread_mutex_lock(&d->lock);
 	if (--d->inflight == 0)

@@ -4,9 +4,10 @@
  * function, queue depth and completions per device, store use.
  *
  * Latency is measured by gfnd from acceptance to completion callback, so
- * it includes queueing: what a client waits for. The public API does not
- * say which device ran an invocation, so latency is per function, and
- * devices have their own counters (completed, queued).
+ * it includes queueing: what a client waits for. It is one histogram per
+ * function and device (gfn_future_device says where an invocation ran;
+ * device="none" for those that ran nowhere); sum by function for a
+ * function's. Devices also have their own counters (completed, queued).
  */
 #include "gfnd.h"
 
@@ -28,24 +29,26 @@ uint64_t gfnd_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-void gfnd_metrics_record(gfnd *d, unsigned fn_index, uint64_t t0_ns,
-                         gfn_status s)
+void gfnd_metrics_record(gfnd *d, unsigned fn_index, size_t device,
+                         uint64_t t0_ns, gfn_status s)
 {
-	gfnd_fn_metrics *m;
-	double sec;
+	gfnd_latency *m;
+	uint64_t ns = gfnd_now_ns() - t0_ns;
+	double sec = (double)ns / 1e9;
 	int b = 0;
 
 	if (fn_index >= GFND_MAX_FUNCTIONS)
 		return;
-	m = &d->fn_metrics[fn_index];
-	sec = (double)(gfnd_now_ns() - t0_ns) / 1e9;
+	if (device > GFND_MAX_DEVICES)
+		device = GFND_MAX_DEVICES;
+	m = &d->fn_metrics[fn_index].lat[device];
 	while (b < GFND_LAT_BUCKETS && sec > bounds[b])
 		b++;
 	atomic_fetch_add(&m->count, 1);
-	atomic_fetch_add(&m->sum_ns, gfnd_now_ns() - t0_ns);
+	atomic_fetch_add(&m->sum_ns, ns);
 	atomic_fetch_add(&m->buckets[b], 1);
 	if (s != GFN_OK)
-		atomic_fetch_add(&m->errors, 1);
+		atomic_fetch_add(&d->fn_metrics[fn_index].errors, 1);
 }
 
 /* A growing text buffer; on allocation failure it stays truncated. */
@@ -149,29 +152,46 @@ static void device_metrics(gfnd *d, text *t)
 	}
 }
 
-static void fn_histogram(text *t, const char *name, gfnd_fn_metrics *m)
+/* The series of one function on one device; labels are
+   function="...",device="...". */
+static void lat_histogram(text *t, const char *labels, gfnd_latency *m)
 {
 	uint64_t cum = 0;
+	char le[16];
 
 	for (int b = 0; b <= GFND_LAT_BUCKETS; b++) {
 		cum += atomic_load(&m->buckets[b]);
 		if (b < GFND_LAT_BUCKETS)
-			put(t,
-			    "gfn_invocation_latency_seconds_bucket{function=\"%"
-			    "s\""
-			    ",le=\"%g\"} %llu\n",
-			    name, bounds[b], (unsigned long long)cum);
+			snprintf(le, sizeof le, "%g", bounds[b]);
 		else
-			put(t,
-			    "gfn_invocation_latency_seconds_bucket{function=\"%"
-			    "s\""
-			    ",le=\"+Inf\"} %llu\n",
-			    name, (unsigned long long)cum);
+			snprintf(le, sizeof le, "+Inf");
+		put(t,
+		    "gfn_invocation_latency_seconds_bucket{%s,le=\"%s\"} "
+		    "%llu\n",
+		    labels, le, (unsigned long long)cum);
 	}
-	put(t, "gfn_invocation_latency_seconds_sum{function=\"%s\"} %.9f\n",
-	    name, (double)atomic_load(&m->sum_ns) / 1e9);
-	put(t, "gfn_invocation_latency_seconds_count{function=\"%s\"} %llu\n",
-	    name, (unsigned long long)atomic_load(&m->count));
+	put(t, "gfn_invocation_latency_seconds_sum{%s} %.9f\n", labels,
+	    (double)atomic_load(&m->sum_ns) / 1e9);
+	put(t, "gfn_invocation_latency_seconds_count{%s} %llu\n", labels,
+	    (unsigned long long)atomic_load(&m->count));
+}
+
+/* Every device the function ran on (others have no series). */
+static void fn_histogram(text *t, const char *name, gfnd_fn_metrics *m)
+{
+	char labels[160];
+
+	for (int dev = 0; dev <= GFND_MAX_DEVICES; dev++) {
+		if (!atomic_load(&m->lat[dev].count))
+			continue;
+		if (dev < GFND_MAX_DEVICES)
+			snprintf(labels, sizeof labels,
+			         "function=\"%.63s\",device=\"%d\"", name, dev);
+		else
+			snprintf(labels, sizeof labels,
+			         "function=\"%.63s\",device=\"none\"", name);
+		lat_histogram(t, labels, &m->lat[dev]);
+	}
 	put(t, "gfn_function_errors_total{function=\"%s\"} %llu\n", name,
 	    (unsigned long long)atomic_load(&m->errors));
 }

@@ -209,7 +209,10 @@ static gfn_status op_put(req *r)
 		         want);
 		return GFN_ERANGE;
 	}
-	st = gfn_object_create(e, dt, ndim, shape, &o);
+	/* The client's tenant owns it: its other connections (same uid)
+	   may use it too, and nobody else. */
+	st = gfn_object_create_for(e, gfnd_session_tenant(r->d, r->pipe), dt,
+	                           ndim, shape, &o);
 	if (st != GFN_OK)
 		return engine_err(r, st);
 	st = gfn_object_write(e, o, 0, data, len);
@@ -227,6 +230,48 @@ static gfn_status op_put(req *r)
 	return GFN_OK;
 }
 
+/*
+ * An object another connection holds, or of another tenant: a client
+ * reaches only what it put, was given, or owns in the store, even when it
+ * knows another's id.
+ */
+static gfn_status not_yours(req *r, const char *what)
+{
+	snprintf(r->detail, GFN_WIRE_DETAIL_MAX,
+	         "%s is not an object of this client", what);
+	return GFN_EACCES;
+}
+
+/* The request asked for a store reference ("map": true). */
+static bool wants_map(req *r)
+{
+	const msgpack_object *v = wire_find(r->m, "map");
+
+	return v && v->type == MSGPACK_OBJECT_BOOLEAN && v->via.boolean;
+}
+
+/*
+ * A large object, asked for by an ipc client: no bytes, only what it
+ * needs to map the object through the store (gfn_store_client_get). An
+ * output of its invocations belongs to its tenant, so it may; another
+ * tenant's object is GFN_EACCES there, and the client asks again inline.
+ */
+static bool by_reference(req *r, const gfn_object_view *v)
+{
+	return v->size > r->d->cfg.inline_max && r->d->cfg.store_socket[0] &&
+	       wants_map(r) && gfnd_session_tenant(r->d, r->pipe) != 0 &&
+	       gfnd_session_trusted(r->d, r->pipe);
+}
+
+static void pack_view_head(req *r, const gfn_object_view *v)
+{
+	wire_ku64(r->out, "dtype", (uint64_t)v->dtype);
+	wire_key(r->out, "shape");
+	msgpack_pack_array(&r->out->pk, (size_t)v->ndim);
+	for (int i = 0; i < v->ndim; i++)
+		msgpack_pack_int64(&r->out->pk, v->shape[i]);
+}
+
 static gfn_status op_get(req *r)
 {
 	gfn_engine *e = r->d->e;
@@ -236,11 +281,21 @@ static gfn_status op_get(req *r)
 
 	if (st != GFN_OK)
 		return missing(r, "obj", st);
+	if ((st = gfnd_session_may_use(r->d, r->pipe, o)) != GFN_OK)
+		return st == GFN_EACCES ? not_yours(r, "obj")
+		                        : engine_err(r, st);
 	st = gfn_object_get(e, o, &v);
 	if (st != GFN_OK)
 		return engine_err(r, st);
-	/* Outputs belong to the daemon's tenant, so a client cannot map
-	   them: they come back inline, up to the message limit. */
+	if (by_reference(r, &v)) {
+		pack_view_head(r, &v);
+		wire_ku64(r->out, "size", v.size);
+		wire_key(r->out, "ref");
+		msgpack_pack_true(&r->out->pk);
+		gfn_object_release(e, o);
+		r->nfields = 4;
+		return GFN_OK;
+	}
 	if (v.size > r->d->cfg.max_message - 4096) {
 		gfn_object_release(e, o);
 		snprintf(r->detail, GFN_WIRE_DETAIL_MAX,
@@ -248,11 +303,7 @@ static gfn_status op_get(req *r)
 		         r->d->cfg.max_message);
 		return GFN_ERANGE;
 	}
-	wire_ku64(r->out, "dtype", (uint64_t)v.dtype);
-	wire_key(r->out, "shape");
-	msgpack_pack_array(&r->out->pk, (size_t)v.ndim);
-	for (int i = 0; i < v.ndim; i++)
-		msgpack_pack_int64(&r->out->pk, v.shape[i]);
+	pack_view_head(r, &v);
 	wire_kbin(r->out, "data", v.data, v.size);
 	gfn_object_release(e, o);
 	r->nfields = 3;
@@ -339,12 +390,18 @@ static gfn_status read_inputs(req *r, gfn_object *in, size_t *n)
 		return missing(r, "inputs", st);
 	if (a->size > GFN_MAX_INPUTS)
 		return missing(r, "inputs", GFN_EINVAL);
-	for (uint32_t i = 0; i < a->size; i++)
+	for (uint32_t i = 0; i < a->size; i++) {
 		if (wire_as_obj(&a->ptr[i], &in[i]) != GFN_OK) {
 			snprintf(r->detail, GFN_WIRE_DETAIL_MAX,
 			         "inputs[%u] is not an object id [hi, lo]", i);
 			return GFN_EINVAL;
 		}
+		st = gfnd_session_may_use(r->d, r->pipe, in[i]);
+		if (st == GFN_EACCES)
+			return not_yours(r, "inputs[]");
+		if (st != GFN_OK)
+			return engine_err(r, st);
+	}
 	*n = a->size;
 	return GFN_OK;
 }
@@ -368,6 +425,7 @@ static gfn_status submit(req *r, gfn_invocation *inv, unsigned fn_index,
 	st = gfn_invoke(d->e, inv, f);
 	if (st != GFN_OK) {
 		engine_err(r, st);
+		f->id = 0; /* no future was made */
 		/* Refused: no callback will come. */
 		gfnd_invocation_ended(d->e, *f, st, call);
 	}
@@ -400,6 +458,8 @@ static gfn_status op_invoke(req *r)
 	    GFN_EINVAL)
 		return GFN_EINVAL;
 	inv.fn = fn.id;
+	/* Run as the client's tenant: its outputs are the client's own. */
+	inv.tenant = gfnd_session_tenant(r->d, r->pipe);
 	inv.inputs = in;
 	inv.params = par;
 	if ((st = submit(r, &inv, index, &f)) != GFN_OK)

@@ -64,7 +64,13 @@ static void pipe_added(nng_pipe p, nng_pipe_ev ev, void *arg)
 		return;
 	}
 	atomic_fetch_add(&d->connections, 1);
-	gfnd_session_open(d, nng_pipe_id(p), ipc);
+	/* Invocations run as the peer's store tenant (uid + 1), so their
+	   outputs are its own and it maps them in place. A tcp peer has no
+	   uid the kernel vouches for: it runs as the daemon's user's tenant
+	   (it cannot map the store from afar; get copies). */
+	if (!ipc)
+		uid = (uint64_t)geteuid();
+	gfnd_session_open(d, nng_pipe_id(p), ipc, (uint32_t)uid + 1);
 	gfnd_log(GFND_LOG_DEBUG, "connection %u opened", nng_pipe_id(p));
 }
 

@@ -16,6 +16,7 @@
 struct gfnd_session {
 	uint32_t pipe;      /* NNG pipe id: the connection */
 	bool trusted;       /* ipc peer of our uid, or sent the token */
+	uint32_t tenant;    /* what its invocations run as (store tenant) */
 	gfn_object *objs;   /* one entry per reference held */
 	size_t n_objs;      /* used */
 	size_t cap_objs;    /* allocated */
@@ -39,7 +40,7 @@ static gfnd_session *find(gfnd *d, uint32_t pipe)
 	return NULL;
 }
 
-void gfnd_session_open(gfnd *d, uint32_t pipe, bool trusted)
+void gfnd_session_open(gfnd *d, uint32_t pipe, bool trusted, uint32_t tenant)
 {
 	gfnd_session *s = calloc(1, sizeof *s);
 
@@ -47,6 +48,7 @@ void gfnd_session_open(gfnd *d, uint32_t pipe, bool trusted)
 		return; /* requests from it then fail with GFN_ENOMEM */
 	s->pipe = pipe;
 	s->trusted = trusted;
+	s->tenant = tenant;
 	pthread_mutex_lock(&d->lock);
 	s->next = *bucket(d, pipe);
 	*bucket(d, pipe) = s;
@@ -169,6 +171,28 @@ gfn_status gfnd_session_take_object(gfnd *d, uint32_t pipe, gfn_object o)
 	return st;
 }
 
+gfn_status gfnd_session_may_use(gfnd *d, uint32_t pipe, gfn_object o)
+{
+	uint32_t owner, tenant = gfnd_session_tenant(d, pipe);
+	gfn_status st;
+	int held = 0;
+	gfnd_session *s;
+
+	pthread_mutex_lock(&d->lock);
+	s = find(d, pipe);
+	for (size_t i = 0; s && i < s->n_objs && !held; i++)
+		held = gfn_object_equal(s->objs[i], o);
+	pthread_mutex_unlock(&d->lock);
+	if (held)
+		return GFN_OK;
+	/* Not one of its gfnd references: only its own store objects. An
+	   unknown or stale id says so, as the engine would. */
+	st = gfn_object_tenant(d->e, o, &owner);
+	if (st != GFN_OK)
+		return st;
+	return tenant && owner == tenant ? GFN_OK : GFN_EACCES;
+}
+
 gfn_status gfnd_session_add_future(gfnd *d, uint32_t pipe, gfn_future f)
 {
 	gfn_status st = GFN_ENOENT;
@@ -253,6 +277,18 @@ bool gfnd_session_trusted(gfnd *d, uint32_t pipe)
 	pthread_mutex_lock(&d->lock);
 	s = find(d, pipe);
 	t = s && s->trusted;
+	pthread_mutex_unlock(&d->lock);
+	return t;
+}
+
+uint32_t gfnd_session_tenant(gfnd *d, uint32_t pipe)
+{
+	gfnd_session *s;
+	uint32_t t;
+
+	pthread_mutex_lock(&d->lock);
+	s = find(d, pipe);
+	t = s ? s->tenant : 0;
 	pthread_mutex_unlock(&d->lock);
 	return t;
 }

@@ -287,6 +287,16 @@ GFN_API gfn_status gfn_object_create_on(gfn_engine *e, gfn_dtype dtype,
                                         int numa_node, gfn_object *out);
 
 /*
+ * As gfn_object_create, for tenant (0: the engine's own, as
+ * gfn_object_create): the object belongs to that tenant, counts against
+ * its quota, and its client process may use it in place. For embedders
+ * such as gfnd that create objects on behalf of clients.
+ */
+GFN_API gfn_status gfn_object_create_for(gfn_engine *e, uint32_t tenant,
+                                         gfn_dtype dtype, int ndim,
+                                         const int64_t *shape, gfn_object *out);
+
+/*
  * Copy len bytes from src into the unsealed object at byte offset off.
  * GFN_ERANGE when off+len passes the end; GFN_ESTATE when sealed.
  */
@@ -325,6 +335,14 @@ GFN_API gfn_status gfn_object_get(gfn_engine *e, gfn_object obj,
  * or deleted object is freed. GFN_ESTATE when it has no reference left.
  */
 GFN_API gfn_status gfn_object_release(gfn_engine *e, gfn_object obj);
+
+/*
+ * The tenant an object belongs to (0: the engine's own; a client
+ * process's is its uid + 1). For embedders such as gfnd that act for
+ * several clients and must keep them apart.
+ */
+GFN_API gfn_status gfn_object_tenant(gfn_engine *e, gfn_object obj,
+                                     uint32_t *tenant);
 
 /*
  * Remove the object from the store: its id stops resolving at once

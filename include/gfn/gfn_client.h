@@ -109,6 +109,32 @@ GFN_API gfn_status gfn_client_put(gfn_client *c, gfn_dtype dtype, int ndim,
 GFN_API gfn_status gfn_client_object_get(gfn_client *c, gfn_object obj,
                                          gfn_object_view *view);
 GFN_API void gfn_client_view_free(gfn_object_view *view);
+
+/* What gfn_client_object_read returns. */
+typedef struct gfn_client_view {
+	gfn_object_view view; /* data valid until gfn_client_view_release */
+	gfn_object obj;       /* the object read */
+	int mapped;           /* 1: data lies in the shared store segment
+	                         (zero copy); 0: a copy that arrived inline */
+} gfn_client_view;
+
+/*
+ * Read a sealed object, in place when it can be: an object larger than
+ * the daemon's inline_max that belongs to this process's store tenant
+ * (its uid + 1: the outputs of invocations it made over ipc://, objects
+ * it put through the store) is mapped from the shared store, and
+ * view.data points into the segment the engine wrote it in (no copy, not
+ * even through the daemon). This process's store connection then holds
+ * one reference, so the object stays even after gfn_client_object_release
+ * of the connection's own. Smaller objects, and any other (tcp://,
+ * another tenant's), arrive inline as with gfn_client_object_get. Give
+ * the view back with gfn_client_view_release, before gfn_client_close
+ * (which unmaps the store).
+ */
+GFN_API gfn_status gfn_client_object_read(gfn_client *c, gfn_object obj,
+                                          gfn_client_view *out);
+/* Give back what gfn_client_object_read took. NULL view is a no-op. */
+GFN_API void gfn_client_view_release(gfn_client *c, gfn_client_view *v);
 /* Give back one reference this connection holds (GFN_ESTATE if none). */
 GFN_API gfn_status gfn_client_object_release(gfn_client *c, gfn_object obj);
 /* As gfn_object_delete. */

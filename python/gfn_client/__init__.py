@@ -6,6 +6,7 @@ with the status name and the daemon's detail message.
 import ctypes
 import ctypes.util
 import os
+import threading
 
 import numpy as np
 
@@ -51,7 +52,13 @@ class _Invocation(ctypes.Structure):
                 ("params", ctypes.POINTER(_Scalar)),
                 ("callback", ctypes.c_void_p),
                 ("callback_arg", ctypes.c_void_p),
-                ("devices", ctypes.c_uint64)]
+                ("devices", ctypes.c_uint64), ("priority", ctypes.c_int32),
+                ("deadline_ns", ctypes.c_uint64),
+                ("tenant", ctypes.c_uint32)]
+
+
+class _ClientView(ctypes.Structure):
+    _fields_ = [("view", _View), ("obj", _Object), ("mapped", ctypes.c_int)]
 
 
 class _Info(ctypes.Structure):
@@ -112,6 +119,9 @@ def _load():
     lib.gfn_client_close.restype = None
     lib.gfn_client_view_free.argtypes = [ctypes.POINTER(_View)]
     lib.gfn_client_view_free.restype = None
+    lib.gfn_client_view_release.argtypes = [ctypes.c_void_p,
+                                            ctypes.POINTER(_ClientView)]
+    lib.gfn_client_view_release.restype = None
     return lib
 
 
@@ -148,32 +158,49 @@ class ObjectId(tuple):
 
 
 class _Buffer:
-    """Owns the C client's buffer behind arrays returned by get()."""
+    """Owns what the C client gave for arrays returned by get(): the store
+    reference of a mapped object (zero copy) or the copy that arrived
+    inline. Keeps the Client open while it lives."""
 
-    def __init__(self, view):
-        self.view = view
+    def __init__(self, client, cview):
+        self.client, self.cview = client, cview
+        self.mapped = bool(cview.mapped)
+        with client._lock:
+            client._live += 1
 
     def __del__(self):
-        if _lib is not None and self.view.data:
-            _lib.gfn_client_view_free(ctypes.byref(self.view))
+        if _lib is None or not self.cview.view.data:
+            return
+        _lib.gfn_client_view_release(self.client._h, ctypes.byref(self.cview))
+        self.client._view_gone()
 
 
-def _view_array(view):
+def _view_array(client, cview):
+    view = cview.view
     dt = _DTYPES.get(view.dtype)
-    if dt is None:
-        _L().gfn_client_view_free(ctypes.byref(view))
-        raise TypeError(f"dtype {view.dtype} has no numpy equivalent")
     shape = tuple(view.shape[i] for i in range(view.ndim))
-    if view.size == 0:
-        _L().gfn_client_view_free(ctypes.byref(view))
+    if dt is None or view.size == 0:
+        _L().gfn_client_view_release(client._h, ctypes.byref(cview))
+        if dt is None:
+            raise TypeError(f"dtype {view.dtype} has no numpy equivalent")
         return np.zeros(shape, dtype=dt)
     raw = (ctypes.c_char * view.size).from_address(view.data)
     # numpy keeps raw alive as the array's base, and raw keeps the owner
-    # that frees the C buffer when the last view of it goes.
-    raw._gfn_owner = _Buffer(view)
+    # that gives the bytes back (store reference or copy) when the last
+    # view of them goes.
+    raw._gfn_owner = _Buffer(client, cview)
     arr = np.frombuffer(raw, dtype=dt).reshape(shape)
     arr.flags.writeable = False
     return arr
+
+
+def mapped(array):
+    """True when array's bytes lie in the shared store (zero copy): the
+    owner behind a get() result, found through its .base chain."""
+    base = array
+    while base is not None and not hasattr(base, "_gfn_owner"):
+        base = getattr(base, "base", None)
+    return base is not None and base._gfn_owner.mapped
 
 
 class Future:
@@ -213,11 +240,24 @@ class Client:
         _check(_L().gfn_client_connect(url.encode(), ctypes.byref(h)), url)
         self._h = h
         self._fns = None
+        self._live = 0          # arrays from get() not yet collected
+        self._closing = False
+        self._lock = threading.RLock()  # (a __del__ may run inside)
 
     def close(self):
-        if self._h:
-            _L().gfn_client_close(self._h)
-            self._h = None
+        """Close the connection; with arrays from get() still alive, once
+        the last of them goes (closing unmaps the store they may lie in)."""
+        with self._lock:
+            self._closing = True
+            if self._h and self._live == 0:
+                _L().gfn_client_close(self._h)
+                self._h = None
+
+    def _view_gone(self):
+        with self._lock:
+            self._live -= 1
+            if self._closing and self._live == 0:
+                self.close()
 
     def __enter__(self):
         return self
@@ -279,12 +319,15 @@ class Client:
         return ObjectId((o.hi, o.lo))
 
     def get(self, obj):
-        """A read-only numpy view of the object's bytes (one copy, made by
-        the C client when they arrive; none after)."""
-        v = _View()
-        _check(_L().gfn_client_object_get(self._h, obj._c(), ctypes.byref(v)),
-               "get")
-        return _view_array(v)
+        """A read-only numpy view of the object's bytes. An object larger
+        than the daemon's inline_max that is this process's (outputs of its
+        invocations) is a view straight into the shared store mapping: no
+        copy at all (gfn_client.mapped(array) says so). Smaller ones are
+        one copy, made by the C client when they arrive."""
+        v = _ClientView()
+        _check(_L().gfn_client_object_read(self._h, obj._c(),
+                                           ctypes.byref(v)), "get")
+        return _view_array(self, v)
 
     def release(self, obj):
         _check(_L().gfn_client_object_release(self._h, obj._c()), "release")

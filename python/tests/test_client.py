@@ -51,6 +51,48 @@ def test_large_input_through_store(client):
     assert client.stats()["input_copies"] == 0
 
 
+def _in_memfd_mapping(addr):
+    with open("/proc/self/maps") as f:
+        for line in f:
+            lo, hi = (int(x, 16) for x in line.split()[0].split("-"))
+            if lo <= addr < hi:
+                return "/memfd:" in line and " rw-s " in line
+    return False
+
+
+def test_large_output_by_reference(client):
+    # Above inline_max: the output is this process's (the invocation ran
+    # as its tenant), so get() maps it from the store instead of copying.
+    x = np.random.default_rng(2).standard_normal(100_000).astype(np.float32)
+    o = client.put(x)
+    fut = client.invoke("gfn.relu", [o])
+    fut.wait()
+    (out,) = fut.outputs()
+    fut.release()
+    r = client.get(out)
+    client.release(out)  # the store reference keeps the bytes
+    client.release(o)
+    np.testing.assert_array_equal(r, np.maximum(x, 0))
+    assert gfn_client.mapped(r) and not r.flags.writeable
+    raw = r.base
+    while not hasattr(raw, "_gfn_owner"):
+        raw = raw.base
+    # The array is the mapped store memory itself, not a copy of it.
+    assert np.shares_memory(r, np.frombuffer(raw, dtype=np.uint8))
+    assert _in_memfd_mapping(r.ctypes.data)
+    assert client.stats()["input_copies"] == 0
+    small = client.call("gfn.relu", np.ones(4, np.float32))[0]
+    assert not gfn_client.mapped(small)
+
+
+def test_arrays_outlive_close(gfnd_url):
+    c = gfn_client.Client(gfnd_url)
+    (r,) = c.call("gfn.relu", np.ones(100_000, np.float32))
+    c.close()  # deferred: r still lies in the store mapping
+    assert gfn_client.mapped(r) and r.sum() == 100_000
+    del r
+
+
 def test_errors(client):
     with pytest.raises(gfn_client.GfnError) as e:
         client.call("gfn.vadd", np.zeros(3, np.float32), np.zeros(4, np.float32))

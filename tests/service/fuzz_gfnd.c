@@ -14,6 +14,7 @@
 #include "gfnd.h"
 
 #include <dirent.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,7 +50,7 @@ static void fuzz_init(void)
 	nng_msg_alloc(&m, 0);
 	pipe_id = (uint32_t)nng_pipe_id(nng_msg_get_pipe(m));
 	nng_msg_free(m);
-	gfnd_session_open(&D, pipe_id, true);
+	gfnd_session_open(&D, pipe_id, true, (uint32_t)geteuid() + 1);
 }
 
 static void check_reply(nng_msg *rep)
