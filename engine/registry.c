@@ -530,3 +530,24 @@ gfn_status gfn_function_unregister(gfn_engine *e, gfn_function id)
 		slot_retire(e, id_slot(id), nw);
 	return GFN_OK;
 }
+
+gfn_status gfn_function_get_info(gfn_engine *e, gfn_function id,
+                                 gfn_function_info *out)
+{
+	gfn_status s;
+	gfn_fn *fn;
+
+	if (!e || !out)
+		return gfn__fail(GFN_EINVAL, "engine and out are required");
+	if ((s = gfn__fn_acquire(e, id, &fn)) != GFN_OK)
+		return s;
+	memset(out, 0, sizeof(*out));
+	strcpy(out->name, fn->name); /* both 64 bytes */
+	out->n_inputs = fn->n_in;
+	out->n_outputs = fn->n_out;
+	out->n_params = fn->n_par;
+	memcpy(out->param_types, fn->par, sizeof(out->param_types));
+	out->batch_max = fn->batch_max;
+	gfn__fn_release(e, fn);
+	return GFN_OK;
+}

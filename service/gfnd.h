@@ -23,6 +23,14 @@
 
 enum { GFND_LOG_ERROR, GFND_LOG_WARN, GFND_LOG_INFO, GFND_LOG_DEBUG };
 
+#define GFND_MAX_MODELS 32 /* "model" lines in the config */
+
+/* A model the config registers: "model = NAME DIR". */
+typedef struct gfnd_model_cfg {
+	char name[64];           /* function name */
+	char dir[GFND_PATH_MAX]; /* model directory (model.json + weights) */
+} gfnd_model_cfg;
+
 typedef struct gfnd_config {
 	char listen[GFND_PATH_MAX];       /* ipc:// URL clients dial */
 	char tcp_listen[GFND_PATH_MAX];   /* optional tcp:// URL, "" = none */
@@ -46,6 +54,9 @@ typedef struct gfnd_config {
 	unsigned metrics_port;            /* loopback HTTP port; 0 = off */
 	int ready_fd;                     /* write "ready\n" here once
 	                                     listening; -1 = none */
+	gfnd_model_cfg models[GFND_MAX_MODELS]; /* registered at start and
+	                                           on SIGHUP */
+	unsigned n_models;                      /* how many */
 } gfnd_config;
 
 /* What the daemon knows of a function it registered. */
@@ -179,6 +190,12 @@ void gfnd_metrics_stop(gfnd *d);
 
 /* gfnd_fns.c */
 gfn_status gfnd_fns_add_builtins(gfnd *d);
+/* Register the models of c that are not registered yet (start, SIGHUP);
+   the first failure is returned, the others are still tried. */
+gfn_status gfnd_models_sync(gfnd *d, const gfnd_config *c);
+/* Unregister every model function (after the drain, before the engine
+   is destroyed). */
+void gfnd_models_drop(gfnd *d);
 /* Copy of the record of function id and its index; NULL if unknown. */
 const gfnd_fn *gfnd_fn_lookup(gfnd *d, uint32_t id, gfnd_fn *copy,
                               unsigned *index);

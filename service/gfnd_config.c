@@ -146,6 +146,27 @@ static int set_number(gfnd_config *c, const char *k, const char *v, int *known)
 	return 0;
 }
 
+/* "model = NAME DIR": one more model to register; names are unique. */
+static int add_model(gfnd_config *c, const char *v)
+{
+	size_t n = strcspn(v, " \t");
+	const char *dir = v + n + strspn(v + n, " \t");
+	gfnd_model_cfg *m;
+
+	if (c->n_models == GFND_MAX_MODELS || !n || n >= sizeof m->name ||
+	    !*dir || strlen(dir) >= GFND_PATH_MAX)
+		return -1;
+	for (unsigned i = 0; i < c->n_models; i++)
+		if (strlen(c->models[i].name) == n &&
+		    !strncmp(c->models[i].name, v, n))
+			return -1;
+	m = &c->models[c->n_models++];
+	memcpy(m->name, v, n);
+	m->name[n] = '\0';
+	strcpy(m->dir, dir);
+	return 0;
+}
+
 /* Apply one key = value; -1 with err set when bad. */
 static int config_set(gfnd_config *c, const char *k, const char *v, char *err)
 {
@@ -173,6 +194,8 @@ static int config_set(gfnd_config *c, const char *k, const char *v, char *err)
 		rc = parse_backends(v, &c->backends);
 	else if (!strcmp(k, "builtins"))
 		rc = set_bool(&c->builtins, v);
+	else if (!strcmp(k, "model"))
+		rc = add_model(c, v);
 	else if (!strcmp(k, "tcp_allow_remote"))
 		rc = set_bool(&c->tcp_allow_remote, v);
 	else {

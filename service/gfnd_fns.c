@@ -8,6 +8,7 @@
 #include "gfnd.h"
 
 #include <gfn/gfn_builtins.h>
+#include <gfn/gfn_model.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -263,6 +264,70 @@ static gfn_status reg_opencl(gfnd *d, const msgpack_object *m, gfnd_fn *fn,
 	return st;
 }
 
+/* "kind model": a model directory (gfn_model.h) as a function. */
+static gfn_status reg_model(gfnd *d, const char *name, const char *dir,
+                            gfnd_fn *out, char *detail)
+{
+	gfn_function_info info;
+	char nm[sizeof out->name];
+	gfn_status st;
+
+	snprintf(nm, sizeof nm, "%s", name); /* name may be out->name */
+	memset(out, 0, sizeof *out);
+	memcpy(out->name, nm, sizeof nm);
+	name = out->name;
+	strcpy(out->kind, "model");
+	st = gfn_function_register_model(d->e, dir, name, &out->id);
+	if (st == GFN_OK &&
+	    (st = gfn_function_get_info(d->e, out->id, &info)) == GFN_OK) {
+		out->n_inputs = (unsigned)info.n_inputs;
+		out->n_outputs = (unsigned)info.n_outputs;
+		out->n_params = (unsigned)info.n_params;
+		memcpy(out->param_types, info.param_types,
+		       sizeof out->param_types);
+		st = fns_add(d, out);
+		if (st != GFN_OK)
+			gfn_model_unregister(d->e, out->id);
+	}
+	if (st != GFN_OK)
+		snprintf(detail, GFN_WIRE_DETAIL_MAX, "model %s from %s: %s",
+		         name, dir, gfn_error_detail());
+	return st;
+}
+
+gfn_status gfnd_models_sync(gfnd *d, const gfnd_config *c)
+{
+	char detail[GFN_WIRE_DETAIL_MAX];
+	gfn_status first = GFN_OK;
+	gfnd_fn fn;
+
+	for (unsigned i = 0; i < c->n_models; i++) {
+		const gfnd_model_cfg *m = &c->models[i];
+		gfn_status st;
+
+		if (find_name(d, m->name, &fn) == GFN_OK)
+			continue; /* registered already */
+		st = reg_model(d, m->name, m->dir, &fn, detail);
+		if (st == GFN_OK)
+			gfnd_log(GFND_LOG_INFO, "registered model %s from %s",
+			         m->name, m->dir);
+		else
+			gfnd_log(GFND_LOG_ERROR, "%s", detail);
+		if (first == GFN_OK)
+			first = st;
+	}
+	return first;
+}
+
+void gfnd_models_drop(gfnd *d)
+{
+	pthread_mutex_lock(&d->lock);
+	for (unsigned i = 0; i < d->n_fns; i++)
+		if (!strcmp(d->fns[i].kind, "model"))
+			gfn_model_unregister(d->e, d->fns[i].id);
+	pthread_mutex_unlock(&d->lock);
+}
+
 gfn_status gfnd_register(gfnd *d, const msgpack_object *m, gfnd_fn *out,
                          char *detail)
 {
@@ -281,10 +346,14 @@ gfn_status gfnd_register(gfnd *d, const msgpack_object *m, gfnd_fn *out,
 	if (strcmp(kind, "opencl") == 0)
 		return reg_opencl(d, m, out, detail);
 	if (strcmp(kind, "model") == 0) {
-		snprintf(detail, GFN_WIRE_DETAIL_MAX,
-		         "model directories are not supported yet by this "
-		         "gfnd (they arrive with model loading)");
-		return GFN_ENOTSUP;
+		char dir[GFND_PATH_MAX];
+		if (!wire_str_copy(wire_find(m, "dir"), dir, sizeof dir) ||
+		    !dir[0]) {
+			snprintf(detail, GFN_WIRE_DETAIL_MAX,
+			         "kind \"model\" needs \"dir\"");
+			return GFN_EINVAL;
+		}
+		return reg_model(d, out->name, dir, out, detail);
 	}
 	snprintf(detail, GFN_WIRE_DETAIL_MAX,
 	         "unknown function kind \"%s\" (builtin, opencl, model)", kind);

@@ -58,6 +58,8 @@ static gfn_status engine_start(gfnd *d)
 	}
 	if (d->cfg.builtins && (st = gfnd_fns_add_builtins(d)) != GFN_OK)
 		gfnd_log(GFND_LOG_ERROR, "built-ins: %s", gfn_error_detail());
+	if (st == GFN_OK)
+		st = gfnd_models_sync(d, &d->cfg);
 	return st;
 }
 
@@ -79,6 +81,9 @@ static void reload(gfnd *d)
 	/* Only what can change under running clients is applied. */
 	atomic_store(&gfnd_log_level, c.log_level);
 	atomic_store(&d->wait_slice_ms, c.wait_slice_ms);
+	/* Models new in the file are registered; one removed from it stays
+	   until restart (running invocations read its weights). */
+	gfnd_models_sync(d, &c);
 	gfnd_log(GFND_LOG_INFO, "SIGHUP: reloaded %s", d->cfg.config_path);
 }
 
@@ -198,6 +203,7 @@ int main(int argc, char **argv)
 	gfnd_metrics_stop(&d);
 	gfnd_server_stop(&d);
 	gfnd_sessions_close_all(&d);
+	gfnd_models_drop(&d); /* drained: no invocation reads them now */
 	gfn_engine_destroy(d.e);
 	gfnd_log(GFND_LOG_INFO, "stopped");
 	return 0;

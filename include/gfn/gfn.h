@@ -511,6 +511,19 @@ GFN_API gfn_status gfn_function_register(gfn_engine *e,
 GFN_API gfn_status gfn_function_find(gfn_engine *e, const char *name,
                                      gfn_function *out);
 
+/* What a registered function takes and gives. */
+typedef struct gfn_function_info {
+	char name[64];                              /* registered name */
+	size_t n_inputs;                            /* input tensors */
+	size_t n_outputs;                           /* output tensors */
+	size_t n_params;                            /* scalar parameters */
+	gfn_param_type param_types[GFN_MAX_PARAMS]; /* type of each */
+	unsigned batch_max;                         /* > 1: it batches */
+} gfn_function_info;
+
+GFN_API gfn_status gfn_function_get_info(gfn_engine *e, gfn_function fn,
+                                         gfn_function_info *out);
+
 /*
  * Unregister. New invocations get GFN_ESTALE at once; ones already accepted
  * still run (the function lives until the last of them ends).

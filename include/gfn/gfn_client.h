@@ -61,7 +61,8 @@ GFN_API gfn_status gfn_client_devices(gfn_client *c, gfn_device_info *out,
 
 typedef struct gfn_client_function_info {
 	char name[64];                              /* registered name */
-	char kind[16];                              /* "builtin", "opencl" */
+	char kind[16];                              /* "builtin", "opencl",
+	                                               "model" */
 	gfn_function fn;                            /* id to invoke */
 	unsigned n_inputs;                          /* signature sizes */
 	unsigned n_outputs;                         /* ... */
@@ -87,7 +88,7 @@ GFN_API gfn_status gfn_client_register_builtin(gfn_client *c, const char *name,
 GFN_API gfn_status gfn_client_register_opencl(gfn_client *c,
                                               const gfn_function_desc *desc,
                                               gfn_function *out);
-/* A model directory: GFN_ENOTSUP until gfnd loads models. */
+/* A model directory (gfn_model.h) on the daemon's machine. */
 GFN_API gfn_status gfn_client_register_model(gfn_client *c, const char *name,
                                              const char *dir,
                                              gfn_function *out);

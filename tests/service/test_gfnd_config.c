@@ -153,12 +153,71 @@ static void test_sighup_reload(void)
 	svc_cleanup(&d);
 }
 
+/* Wait (5 s at most) until the daemon has a function called name. */
+static gfn_status find_soon(gfn_client *c, const char *name)
+{
+	gfn_function fn;
+	gfn_status st = GFN_ENOENT;
+
+	for (int i = 0; i < 500 && st != GFN_OK; i++) {
+		st = gfn_client_function_find(c, name, &fn);
+		if (st != GFN_OK)
+			usleep(10000);
+	}
+	return st;
+}
+
+/* Models from the config at start, new ones on SIGHUP, and by request. */
+static void test_models_from_config(void)
+{
+	char conf[512], text[2048];
+	const char *const flags[] = {"--config", conf, NULL};
+	const char *models = GFN_TEST_MODELS;
+	svc_daemon d = {0};
+	gfn_client_function_info info[16];
+	gfn_function fn;
+	gfn_client *c;
+	size_t n;
+	int found = 0;
+
+	snprintf(conf, sizeof conf, "%s/models.conf", dir);
+	snprintf(text, sizeof text, "model = digits %s/digits\n", models);
+	write_file(conf, text);
+	svc_start(&d, flags);
+	c = svc_connect(&d);
+	SVC_OK(gfn_client_function_find(c, "digits", &fn));
+	SVC_STATUS(gfn_client_function_find(c, "cnn", &fn), GFN_ENOENT);
+	snprintf(text, sizeof text,
+	         "model = digits %s/digits\nmodel = cnn %s/cnn\n", models,
+	         models);
+	write_file(conf, text);
+	kill(d.pid, SIGHUP);
+	SVC_OK(find_soon(c, "cnn"));
+	/* A model directory by request, and a missing one refused. */
+	snprintf(text, sizeof text, "%s/embed", models);
+	SVC_OK(gfn_client_register_model(c, "embed", text, &fn));
+	SVC_STATUS(gfn_client_register_model(c, "nope", "/nonexistent", &fn),
+	           GFN_ENOENT);
+	SVC_OK(gfn_client_functions(c, info, 16, &n));
+	for (size_t i = 0; i < n && i < 16; i++)
+		if (!strcmp(info[i].kind, "model")) {
+			ASSERT_GE(info[i].n_inputs, 1);
+			ASSERT_GE(info[i].n_outputs, 1);
+			found++;
+		}
+	ASSERT_EQ(found, 3);
+	gfn_client_close(c);
+	ASSERT_EQ(svc_stop(&d, SIGTERM), 0);
+	svc_cleanup(&d);
+}
+
 int main(void)
 {
 	ASSERT_NOT_NULL(mkdtemp(dir));
 	TEST_RUN(test_bad_settings);
 	TEST_RUN(test_tcp_token);
 	TEST_RUN(test_sighup_reload);
+	TEST_RUN(test_models_from_config);
 	char cmd[600];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
 	return system(cmd) == 0 ? 0 : 1;
