@@ -744,6 +744,10 @@ gfn_status gfn_engine_stats(gfn_engine *e, gfn_stats *out)
 	out->pinnings = atomic_load(&e->pinnings);
 	out->input_copies = atomic_load(&e->input_copies);
 	for (int i = 0; i < e->ndev; i++)
+		if (e->devs[i].ops->pinned_bytes)
+			out->pinned_bytes +=
+			        e->devs[i].ops->pinned_bytes(e->devs[i].bdev);
+	for (int i = 0; i < e->ndev; i++)
 		if (e->devs[i].ops->staged_bytes)
 			out->input_copies +=
 			        e->devs[i].ops->staged_bytes(e->devs[i].bdev);

@@ -169,6 +169,10 @@ typedef struct gfn_backend_ops {
 	   before it is pinned. Called before any work [nothing]. */
 	gfn_status (*set_numa_node)(gfn_bdev *dev, int node);
 
+	/* Bytes of pinned host memory the device holds for staging (its
+	   pinned pool) [0]. */
+	uint64_t (*pinned_bytes)(gfn_bdev *dev);
+
 	/* Bytes copy_h2d copied on the host into staging memory because the
 	   source was not registered (the engine's input_copies) [0]. */
 	uint64_t (*staged_bytes)(gfn_bdev *dev);

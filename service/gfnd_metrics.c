@@ -123,6 +123,9 @@ static void engine_metrics(gfnd *d, text *t)
 	put(t, "# TYPE gfn_pinnings_total counter\ngfn_pinnings_total %llu\n",
 	    (unsigned long long)s.pinnings);
 	put(t,
+	    "# TYPE gfn_pinned_pool_bytes gauge\ngfn_pinned_pool_bytes %llu\n",
+	    (unsigned long long)s.pinned_bytes);
+	put(t,
 	    "# TYPE gfn_host_allocs_total counter\n"
 	    "gfn_host_allocs_total %llu\n",
 	    (unsigned long long)s.host_allocs);

@@ -376,6 +376,7 @@ static void opencl_zero_copy(void)
 	s = test_stats_idle(e);
 	ASSERT_U64_EQ(s.pinnings, 0);
 	ASSERT_U64_EQ(s.input_copies, 20 * 2 * 5000 * sizeof(float));
+	ASSERT_GT(s.pinned_bytes, 0); /* the staging pool is in use */
 	gfn_engine_destroy(e);
 	ASSERT_EQ(unsetenv("GFN_OPENCL_NO_REGISTER"), 0);
 }

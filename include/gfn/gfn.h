@@ -668,6 +668,8 @@ typedef struct gfn_stats {
 	uint64_t device_resets;     /* devices rebuilt after a fault that
 	                               poisoned their context */
 	uint64_t devices_retired;   /* devices given up after such a fault */
+	uint64_t pinned_bytes;      /* pinned host memory of the devices'
+	                               staging pools */
 	uint64_t batches;           /* launches that ran several invocations */
 	uint64_t batched;           /* invocations that ran in them */
 } gfn_stats;

@@ -517,6 +517,7 @@ static void test_metrics(void)
 	                    "0\n") != NULL);
 	ASSERT(strstr(page, "gfn_device_queue_depth{device=\"1\"") != NULL);
 	ASSERT(strstr(page, "gfn_store_bytes ") != NULL);
+	ASSERT(strstr(page, "gfn_pinned_pool_bytes ") != NULL);
 	ASSERT(strstr(page, "gfnd_sessions 1") != NULL);
 	http_get(port, "/other", page, sizeof page);
 	ASSERT(strstr(page, "404") != NULL);

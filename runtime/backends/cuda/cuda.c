@@ -1261,6 +1261,11 @@ static gfn_status cu_launch(gfn_bqueue *q, gfn_bkernel *k, const gfn_launch *l)
 	return GFN_OK;
 }
 
+static uint64_t cu_pinned_bytes(gfn_bdev *d)
+{
+	return d->pinned ? gfn_hostmem_os_bytes(d->pinned) : 0;
+}
+
 const gfn_backend_ops gfn_cuda_backend = {
         .api_version = GFN_BACKEND_API_VERSION,
         .name = "cuda",
@@ -1285,5 +1290,6 @@ const gfn_backend_ops gfn_cuda_backend = {
         .poisoned = cu_poisoned,
         .device_reset = cu_device_reset,
         .staged_bytes = cu_staged_bytes,
+        .pinned_bytes = cu_pinned_bytes,
         .set_numa_node = cu_set_numa_node,
 };

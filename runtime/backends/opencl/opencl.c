@@ -877,6 +877,11 @@ static uint64_t cl_staged_bytes(gfn_bdev *d)
 	return atomic_load_explicit(&d->staged, memory_order_relaxed);
 }
 
+static uint64_t cl_pinned_bytes(gfn_bdev *d)
+{
+	return d->pinned ? gfn_hostmem_os_bytes(d->pinned) : 0;
+}
+
 const gfn_backend_ops gfn_opencl_backend = {
         .api_version = GFN_BACKEND_API_VERSION,
         .name = "opencl",
@@ -901,5 +906,6 @@ const gfn_backend_ops gfn_opencl_backend = {
         .copy_h2d = cl_copy_h2d,
         .copy_d2h = cl_copy_d2h,
         .staged_bytes = cl_staged_bytes,
+        .pinned_bytes = cl_pinned_bytes,
         .set_numa_node = cl_set_numa_node,
 };
