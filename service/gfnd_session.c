@@ -135,7 +135,11 @@ static int grow(void **arr, size_t n, size_t *cap, size_t sz)
 	return 0;
 }
 
-gfn_status gfnd_session_add_object(gfnd *d, uint32_t pipe, gfn_object o)
+/*
+ * Append item to the session's objects (futs 0) or futures (futs 1):
+ * GFN_ENOENT without a session, GFN_ENOMEM when the array cannot grow.
+ */
+static gfn_status push(gfnd *d, uint32_t pipe, int futs, const void *item)
 {
 	gfn_status st = GFN_ENOENT;
 	gfnd_session *s;
@@ -143,10 +147,15 @@ gfn_status gfnd_session_add_object(gfnd *d, uint32_t pipe, gfn_object o)
 	pthread_mutex_lock(&d->lock);
 	s = find(d, pipe);
 	if (s) {
+		void **arr = futs ? (void **)&s->futs : (void **)&s->objs;
+		size_t *n = futs ? &s->n_futs : &s->n_objs;
+		size_t *cap = futs ? &s->cap_futs : &s->cap_objs;
+		size_t sz = futs ? sizeof *s->futs : sizeof *s->objs;
+
 		st = GFN_ENOMEM;
-		if (grow((void **)&s->objs, s->n_objs, &s->cap_objs,
-		         sizeof *s->objs) == 0) {
-			s->objs[s->n_objs++] = o;
+		if (grow(arr, *n, cap, sz) == 0) {
+			memcpy((char *)*arr + *n * sz, item, sz);
+			(*n)++;
 			st = GFN_OK;
 		}
 	}
@@ -154,19 +163,34 @@ gfn_status gfnd_session_add_object(gfnd *d, uint32_t pipe, gfn_object o)
 	return st;
 }
 
+gfn_status gfnd_session_add_object(gfnd *d, uint32_t pipe, gfn_object o)
+{
+	return push(d, pipe, 0, &o);
+}
+
+/* Index of o in s, or -1. Under d->lock. */
+static long obj_index(gfnd_session *s, gfn_object o)
+{
+	for (size_t i = 0; s && i < s->n_objs; i++)
+		if (gfn_object_equal(s->objs[i], o))
+			return (long)i;
+	return -1;
+}
+
 gfn_status gfnd_session_take_object(gfnd *d, uint32_t pipe, gfn_object o)
 {
 	gfn_status st = GFN_ESTATE;
 	gfnd_session *s;
 
+	long i;
+
 	pthread_mutex_lock(&d->lock);
 	s = find(d, pipe);
-	for (size_t i = 0; s && i < s->n_objs; i++)
-		if (gfn_object_equal(s->objs[i], o)) {
-			s->objs[i] = s->objs[--s->n_objs];
-			st = GFN_OK;
-			break;
-		}
+	i = obj_index(s, o);
+	if (i >= 0) {
+		s->objs[i] = s->objs[--s->n_objs];
+		st = GFN_OK;
+	}
 	pthread_mutex_unlock(&d->lock);
 	return st;
 }
@@ -175,13 +199,10 @@ gfn_status gfnd_session_may_use(gfnd *d, uint32_t pipe, gfn_object o)
 {
 	uint32_t owner, tenant = gfnd_session_tenant(d, pipe);
 	gfn_status st;
-	int held = 0;
-	gfnd_session *s;
+	int held;
 
 	pthread_mutex_lock(&d->lock);
-	s = find(d, pipe);
-	for (size_t i = 0; s && i < s->n_objs && !held; i++)
-		held = gfn_object_equal(s->objs[i], o);
+	held = obj_index(find(d, pipe), o) >= 0;
 	pthread_mutex_unlock(&d->lock);
 	if (held)
 		return GFN_OK;
@@ -195,21 +216,7 @@ gfn_status gfnd_session_may_use(gfnd *d, uint32_t pipe, gfn_object o)
 
 gfn_status gfnd_session_add_future(gfnd *d, uint32_t pipe, gfn_future f)
 {
-	gfn_status st = GFN_ENOENT;
-	gfnd_session *s;
-
-	pthread_mutex_lock(&d->lock);
-	s = find(d, pipe);
-	if (s) {
-		st = GFN_ENOMEM;
-		if (grow((void **)&s->futs, s->n_futs, &s->cap_futs,
-		         sizeof *s->futs) == 0) {
-			s->futs[s->n_futs++] = f;
-			st = GFN_OK;
-		}
-	}
-	pthread_mutex_unlock(&d->lock);
-	return st;
+	return push(d, pipe, 1, &f);
 }
 
 /* Index of f in s, or -1. Under d->lock. */

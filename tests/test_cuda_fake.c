@@ -11,6 +11,8 @@
  */
 #include "test.h"
 
+#include "cuda_launch.h"
+
 #include <gfn/gfn_builtins.h>
 #include <math.h>
 #include <sys/stat.h>
@@ -864,23 +866,6 @@ static void test_poisoned_ops(void)
 }
 
 /* ---- CUDA graphs ----------------------------------------------------------------------- */
-
-/* A vadd launch of n elements: out = a + b. */
-static gfn_status launch_vadd(gfn_bqueue *q, gfn_bkernel *k, gfn_bmem *a,
-                              gfn_bmem *b, gfn_bmem *out, size_t n)
-{
-	static const gfn_param_type none[1];
-	gfn_tensor in[2] = {{.data = a}, {.data = b}}, o[1] = {{.data = out}};
-	gfn_kernel_args args = {
-	        .n_inputs = 2, .inputs = in, .n_outputs = 1, .outputs = o};
-	gfn_launch l = {.args = &args,
-	                .param_types = none,
-	                .global = {n},
-	                .sizes = {n},
-	                .nsizes = 1};
-
-	return ops->launch(q, k, &l);
-}
 
 static void test_graph(void)
 {
