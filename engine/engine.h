@@ -14,6 +14,7 @@
 #include "engine/store.h"
 #include "gfn/gfn.h"
 #include "runtime/backend.h"
+#include "runtime/devfn.h"
 #include "runtime/devmem.h"
 #include "runtime/kcache.h"
 #include "runtime/topology.h"
@@ -52,6 +53,10 @@ typedef struct gfn_fn {
 	_Atomic uint64_t avg_ns[GFN_MAX_DEVICES]; /* learned run time
 	                                              per device, 0 unknown */
 	uint32_t slot;                            /* registry slot */
+	gfn_devfn dx;              /* device program, if has_dx */
+	int has_dx;                /* one was given */
+	uint64_t dx_on;            /* devices it was prepared on (fixed) */
+	void (*user_free)(void *); /* called with cpu_user when freed */
 } gfn_fn;
 
 /*
@@ -253,6 +258,8 @@ int gfn__fn_source(gfn_engine *e, const gfn_fn *fn, const gfn_dev *dev,
                    gfn_ksrc *src);
 /* Drop a reference; the last one after unregister frees the function. */
 void gfn__fn_release(gfn_engine *e, gfn_fn *fn);
+/* Engine device i as a device program sees it. */
+void gfn__devctx(const gfn_engine *e, int i, gfn_devctx *out);
 
 /* future.c */
 gfn_status gfn__jobs_init(gfn_engine *e);

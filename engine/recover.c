@@ -73,7 +73,26 @@ static gfn_status regions(gfn_engine *e, gfn_dev *d, int on)
 	return s;
 }
 
-/* Unload (on = 0) or load again every function's kernel on device d. */
+/* Release (on = 0) or prepare again fn's device program on d. */
+static gfn_status program(gfn_engine *e, gfn_fn *fn, gfn_dev *d, int on)
+{
+	int loads = 0, hits = 0;
+	gfn_devctx c;
+	gfn_status s;
+
+	gfn__devctx(e, d->index, &c);
+	if (!on) {
+		fn->dx.release(fn->cpu_user, &c);
+		return GFN_OK;
+	}
+	s = fn->dx.prepare(fn->cpu_user, &c, &loads, &hits);
+	atomic_fetch_add(&e->kernel_compiles, (uint64_t)loads);
+	atomic_fetch_add(&e->kernel_cache_hits, (uint64_t)hits);
+	return s;
+}
+
+/* Unload (on = 0) or load again every function's kernel (or device
+   program) on device d. */
 static gfn_status kernels(gfn_engine *e, gfn_dev *d, int on)
 {
 	gfn_status s = GFN_OK;
@@ -86,6 +105,10 @@ static gfn_status kernels(gfn_engine *e, gfn_dev *d, int on)
 
 		if (!fn)
 			continue;
+		if (fn->dx_on >> d->index & 1) {
+			s = program(e, fn, d, on);
+			continue;
+		}
 		if (!on && fn->kernel[d->index]) {
 			d->ops->kernel_unload(d->bdev, fn->kernel[d->index]);
 			fn->kernel[d->index] = NULL;

@@ -53,14 +53,32 @@ static void fn_free_copies(gfn_fn *fn)
 	free(fn->cuda_options);
 }
 
-/* Unload the kernels and free fn. Caller holds fn_lock or is alone. */
+void gfn__devctx(const gfn_engine *e, int i, gfn_devctx *out)
+{
+	out->ops = e->devs[i].ops;
+	out->bdev = e->devs[i].bdev;
+	out->device = i;
+	out->kcache = e->kcache;
+}
+
+/* Unload the kernels, release the device program's state, hand the
+   user's data back, free fn. Caller holds fn_lock or is alone. */
 static void fn_free(gfn_engine *e, gfn_fn *fn)
 {
+	gfn_devctx c;
+
 	fn_free_copies(fn);
-	for (int d = 0; d < e->ndev; d++)
+	for (int d = 0; d < e->ndev; d++) {
 		if (fn->kernel[d])
 			e->devs[d].ops->kernel_unload(e->devs[d].bdev,
 			                              fn->kernel[d]);
+		if (fn->dx_on >> d & 1) {
+			gfn__devctx(e, d, &c);
+			fn->dx.release(fn->cpu_user, &c);
+		}
+	}
+	if (fn->user_free)
+		fn->user_free(fn->cpu_user);
 	free(fn);
 }
 
@@ -281,7 +299,31 @@ int gfn__fn_source(gfn_engine *e, const gfn_fn *fn, const gfn_dev *dev,
 	return 0;
 }
 
-/* Load the kernel on every device that can run it. */
+/* Prepare fn's device program on device i: 1 when it will run there. */
+static int prepare_dx(gfn_engine *e, gfn_fn *fn, int i, gfn_status *s)
+{
+	int loads = 0, hits = 0;
+	gfn_devctx c;
+
+	*s = GFN_OK;
+	if (!fn->has_dx || !(fn->dx.backends & e->devs[i].ops->kind))
+		return 0;
+	gfn__devctx(e, i, &c);
+	*s = fn->dx.prepare(fn->cpu_user, &c, &loads, &hits);
+	atomic_fetch_add(&e->kernel_compiles, (uint64_t)loads);
+	atomic_fetch_add(&e->kernel_cache_hits, (uint64_t)hits);
+	if (*s == GFN_ENOTSUP) { /* not on this device: fine */
+		*s = GFN_OK;
+		return 0;
+	}
+	if (*s != GFN_OK)
+		return 0;
+	fn->dx_on |= 1ull << i; /* released in fn_free */
+	return 1;
+}
+
+/* Load the kernel (or prepare the device program) on every device that
+   can run fn. */
 static gfn_status load_kernels(gfn_engine *e, gfn_fn *fn)
 {
 	int loaded = 0;
@@ -292,8 +334,15 @@ static gfn_status load_kernels(gfn_engine *e, gfn_fn *fn)
 		gfn_ksrc src;
 		gfn_status s;
 
-		if (!gfn__fn_source(e, fn, dev, &src))
+		if (!gfn__fn_source(e, fn, dev, &src)) {
+			if (prepare_dx(e, fn, i, &s)) {
+				fn->runs_on |= 1ull << i;
+				loaded++;
+			}
+			if (s != GFN_OK)
+				return s;
 			continue;
+		}
 		s = dev->ops->kernel_load(dev->bdev, &src, &fn->kernel[i],
 		                          &cached);
 		if (s != GFN_OK)
@@ -406,8 +455,8 @@ static gfn_status publish(gfn_engine *e, gfn_fn *fn, gfn_function *out)
 	return GFN_OK;
 }
 
-gfn_status gfn_function_register(gfn_engine *e, const gfn_function_desc *desc,
-                                 gfn_function *out)
+static gfn_status register_fn(gfn_engine *e, const gfn_function_desc *desc,
+                              const gfn_devfn *x, gfn_function *out)
 {
 	gfn_status s;
 	gfn_fn *fn;
@@ -423,16 +472,37 @@ gfn_status gfn_function_register(gfn_engine *e, const gfn_function_desc *desc,
 	if (!fn)
 		return gfn__fail(GFN_ENOMEM, "no memory for function %s",
 		                 desc->name);
+	if (x) {
+		fn->dx = *x;
+		fn->has_dx = 1;
+	}
 	atomic_fetch_add(&e->host_allocs, 1);
 	s = load_kernels(e, fn);
 	if (s == GFN_OK) {
 		pthread_mutex_lock(&e->fn_lock);
 		s = publish(e, fn, out);
+		if (s == GFN_OK) /* from now on the engine frees user */
+			fn->user_free = desc->user_free;
 		pthread_mutex_unlock(&e->fn_lock);
 	}
 	if (s != GFN_OK)
 		fn_free(e, fn);
 	return s;
+}
+
+gfn_status gfn_function_register(gfn_engine *e, const gfn_function_desc *desc,
+                                 gfn_function *out)
+{
+	return register_fn(e, desc, NULL, out);
+}
+
+gfn_status gfn__function_register_dev(gfn_engine *e,
+                                      const gfn_function_desc *desc,
+                                      const gfn_devfn *x, gfn_function *out)
+{
+	if (!x || !x->run || !x->prepare || !x->release)
+		return gfn__fail(GFN_EINVAL, "incomplete device program");
+	return register_fn(e, desc, x, out);
 }
 
 gfn_status gfn_function_find(gfn_engine *e, const char *name, gfn_function *out)
@@ -535,7 +605,7 @@ gfn_status gfn_function_get_info(gfn_engine *e, gfn_function id,
                                  gfn_function_info *out)
 {
 	gfn_status s;
-	gfn_fn *fn;
+	gfn_fn *fn = NULL;
 
 	if (!e || !out)
 		return gfn__fail(GFN_EINVAL, "engine and out are required");

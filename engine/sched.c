@@ -215,14 +215,18 @@ static int place(gfn_engine *e, gfn_job *j, unsigned start, uint64_t *finish)
 static void push_job(gfn_engine *e, gfn_job *j, int i)
 {
 	gfn_dev *d = &e->devs[i];
+	uint64_t start;
 
 	j->dev = i;
 	j->link_dst = (int8_t)d->info.numa_node;
 	link_account(e, j, j->link_dst, 1);
 	j->est_ns = expected_ns(e, j->fn, i);
-	atomic_fetch_add_explicit(&d->backlog_ns, j->est_ns,
-	                          memory_order_relaxed);
-	gfn_pq_push(&d->q, gfn__job_id(j), j->prio, j->deadline);
+	/* Where it would start in arrival order: now + what is ahead. */
+	start = gfn__now_ns() + atomic_fetch_add_explicit(&d->backlog_ns,
+	                                                  j->est_ns,
+	                                                  memory_order_relaxed);
+	gfn_pq_push(&d->q, gfn__job_id(j), j->prio, j->deadline, start,
+	            j->est_ns);
 	atomic_fetch_add(&d->count, 1);
 }
 
@@ -490,6 +494,27 @@ static int64_t job_bytes(const gfn_job *j)
 	return n;
 }
 
+/* Enqueue j's device program (a function of several launches). */
+static gfn_status run_program(gfn_worker *w, gfn_job *j,
+                              const gfn_kernel_args *a, gfn_devrun *r)
+{
+	gfn__devctx(w->e, w->dev->index, &r->dev);
+	r->q = w->bq;
+	r->pool = w->dev->pool;
+	r->args = a;
+	r->host_in = j->in;
+	return j->fn->dx.run(j->fn->cpu_user, r);
+}
+
+/* After the sync: free what the program held, tell it how it ended. */
+static void program_done(gfn_worker *w, gfn_devrun *r, gfn_status s)
+{
+	for (int k = 0; k < r->nhold; k++)
+		gfn_devmem_free(w->dev->pool, r->hold[k]);
+	if (r->after)
+		r->after(r->after_arg, s);
+}
+
 /*
  * Run j on a device with its own memory: inputs go straight from store
  * memory into pool blocks (one async copy each), the kernel runs, outputs
@@ -502,6 +527,7 @@ static gfn_status run_on_device(gfn_worker *w, gfn_job *j)
 	gfn_dev *d = w->dev;
 	gfn_kernel_args a;
 	gfn_launch l = {.args = &a, .param_types = j->fn->par};
+	gfn_devrun r = {.nhold = 0};
 	gfn_status s, s2;
 
 	int64_t bytes = job_bytes(j);
@@ -513,13 +539,16 @@ static gfn_status run_on_device(gfn_worker *w, gfn_job *j)
 	if (s == GFN_OK)
 		s = stage(w, j->n_out, j->out, dout, bout, 0);
 	kernel_args(&a, j, d->index, din, dout);
-	if (s == GFN_OK && work_size(j->fn, j, &l))
+	if (s == GFN_OK && !j->fn->kernel[d->index])
+		s = run_program(w, j, &a, &r);
+	else if (s == GFN_OK && work_size(j->fn, j, &l))
 		s = d->ops->launch(w->bq, j->fn->kernel[d->index], &l);
 	if (s == GFN_OK)
 		s = unstage(w, j, bout);
 	s2 = d->ops->sync(w->bq); /* also before the blocks are reused */
 	if (s == GFN_OK)
 		s = s2;
+	program_done(w, &r, s);
 	for (size_t k = 0; k < GFN_MAX_INPUTS; k++)
 		gfn_devmem_free(d->pool, bin[k]);
 	for (size_t k = 0; k < GFN_MAX_OUTPUTS; k++)

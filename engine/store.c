@@ -765,7 +765,7 @@ gfn_status gfn_store_create_object_on(gfn_store *st, gfn_dtype dtype, int ndim,
                                       const int64_t *shape, int node,
                                       gfn_object *out, void **data)
 {
-	gfn_store_loc loc;
+	gfn_store_loc loc = {0};
 	gfn_status s = gfn_store_create_at(st, GFN_TENANT_ENGINE, node,
 	                                   GFN_STORE_NODE_HERE, dtype, ndim,
 	                                   shape, out, &loc);
@@ -843,7 +843,7 @@ gfn_status gfn_store_map_as(gfn_store *st, uint32_t tenant, gfn_object id,
 gfn_status gfn_store_map(gfn_store *st, gfn_object id, void **data,
                          size_t *size)
 {
-	gfn_store_loc loc;
+	gfn_store_loc loc = {0};
 	gfn_status s = gfn_store_map_as(st, GFN_TENANT_ENGINE, id, &loc);
 
 	if (s == GFN_OK) {
@@ -916,7 +916,7 @@ gfn_status gfn_store_get_as(gfn_store *st, uint32_t tenant, gfn_object id,
 
 gfn_status gfn_store_get(gfn_store *st, gfn_object id, gfn_object_view *v)
 {
-	gfn_store_loc loc;
+	gfn_store_loc loc = {0};
 	gfn_status s = gfn_store_get_as(st, GFN_TENANT_ENGINE, id, &loc);
 
 	if (s == GFN_OK) {

@@ -210,6 +210,18 @@ static void spec_of(const gfn_mtensor *t, gfn_tensor_spec *s)
 
 #define GFN_MODEL_BATCH_MAX 32 /* invocations in one batched launch */
 
+/* The engine's user_free: the function is gone, and so is every
+   invocation of it. */
+static void model_free(void *user)
+{
+	gfn_model *m = user;
+
+	gfn__models_remove(m); /* still listed if never unregistered */
+	gfn__warm_drop(m);
+	gfn__model_free(m);
+	free(m);
+}
+
 static gfn_status register_fn(gfn_engine *e, gfn_model *m)
 {
 	gfn_tensor_spec ins[GFN_MAX_INPUTS], outs[GFN_MAX_OUTPUTS];
@@ -223,13 +235,16 @@ static gfn_status register_fn(gfn_engine *e, gfn_model *m)
 	                       .load_cost_ns = gfn__warm_cost_ns,
 	                       /* Invocations waiting together run as one
 	                          batched launch (dimension 0). */
-	                       .batch_max = GFN_MODEL_BATCH_MAX};
+	                       .batch_max = GFN_MODEL_BATCH_MAX,
+	                       .user_free = model_free};
 
 	for (size_t i = 0; i < m->n_inputs; i++)
 		spec_of(&m->tensors[m->inputs[i]], &ins[i]);
 	for (size_t i = 0; i < m->n_outputs; i++)
 		spec_of(&m->tensors[m->outputs[i]], &outs[i]);
-	return gfn_function_register(e, &d, &m->fn);
+	/* The CPU runs it as cpu_fn; OpenCL and CUDA devices as a device
+	   program (model_dev.c). */
+	return gfn__function_register_dev(e, &d, &gfn__model_devfn, &m->fn);
 }
 
 static gfn_status read_manifest(const char *dir, char **text)
@@ -280,6 +295,8 @@ static gfn_status build(gfn_model *m, const char *dir)
 
 	if (s == GFN_OK)
 		s = gfn__model_build(m, text, dir);
+	if (s == GFN_OK)
+		gfn__model_dev_plan(m);
 	free(text);
 	return s;
 }
@@ -320,16 +337,12 @@ gfn_status gfn_function_register_model(gfn_engine *e, const char *dir,
 gfn_status gfn_model_unregister(gfn_engine *e, gfn_function fn)
 {
 	gfn_model *m = gfn__models_unlink(e, fn);
-	gfn_status s;
 
 	if (!m)
 		return gfn__fail(GFN_ENOENT,
 		                 "function %u is not a model of "
 		                 "this engine",
 		                 fn.id);
-	s = gfn_function_unregister(e, fn);
-	gfn__warm_drop(m);
-	gfn__model_free(m);
-	free(m);
-	return s;
+	/* The engine frees m (model_free) after its last invocation. */
+	return gfn_function_unregister(e, fn);
 }

@@ -10,6 +10,7 @@
 
 #include "gfn/gfn.h"
 #include "kernels/ops.h"
+#include "runtime/devfn.h"
 
 #define GFN_MODEL_MAX_TENSORS 1024        /* tensors one graph may name */
 #define GFN_MODEL_MAX_NODES 512           /* nodes one graph may have */
@@ -18,11 +19,15 @@
 
 /* A model's weights on one device: its warm instance there. */
 typedef struct gfn_model_warm {
-	float *weights;     /* the device's copy; NULL while cold */
-	int users;          /* invocations reading it now */
-	uint64_t last_use;  /* tick of its last use: LRU order */
-	uint64_t uploads;   /* times the copy was made */
-	uint64_t evictions; /* times it was dropped to make room */
+	float *weights;             /* a CPU device's copy; NULL while cold */
+	gfn_bmem mem;               /* a device's copy in its own memory */
+	const gfn_backend_ops *ops; /* the backend mem is from; NULL while
+	                               there is none */
+	gfn_bdev *bdev;             /* the device mem is on */
+	int users;                  /* invocations reading it now */
+	uint64_t last_use;          /* tick of its last use: LRU order */
+	uint64_t uploads;           /* times the copy was made */
+	uint64_t evictions;         /* times it was dropped to make room */
 } gfn_model_warm;
 
 typedef enum gfn_mtensor_kind {
@@ -93,8 +98,13 @@ typedef struct gfn_model {
 	                                             read at registration */
 	gfn_model_warm warm[GFN_MODEL_MAX_DEVICES]; /* guarded by the lock
 	                                               of model_warm.c */
-	size_t arena_row;       /* scratch floats per batch row */
-	size_t scratch;         /* extra floats: im2col of one image */
+	size_t arena_row; /* scratch floats per batch row */
+	size_t scratch;   /* extra floats: im2col of one image */
+	size_t dev_row;   /* device scratch floats per batch row
+	                           beyond arena_row: a convolution's im2col
+	                           and GEMM result for the whole batch */
+	struct gfn_model_dk *dk[GFN_MODEL_MAX_DEVICES]; /* each device's
+	                                  graph-op kernels (model_dev.c) */
 	struct gfn_model *next; /* the list of registered models */
 } gfn_model;
 
@@ -143,6 +153,20 @@ uint64_t gfn__warm_cost_ns(void *user, int dev);
 void gfn__warm_release(gfn_model *m, int dev);
 /* Free every device copy of m (no invocation may be running). */
 void gfn__warm_drop(gfn_model *m);
+
+/* As gfn__warm_acquire, for a device with its own memory: the copy is
+   made with c's backend (allocated, uploaded on q, q synced). */
+const gfn_bmem *gfn__warm_acquire_dev(gfn_model *m, const gfn_devctx *c,
+                                      gfn_bqueue *q, int *rc);
+/* Free m's copy on device dev, if any (none of its invocations runs). */
+void gfn__warm_drop_dev(gfn_model *m, int dev);
+
+/* ---- on devices with their own memory (model_dev.c) ---- */
+
+/* The device program that runs m's graph on OpenCL and CUDA devices. */
+extern const gfn_devfn gfn__model_devfn;
+/* Size what m needs on devices (dev_row); after gfn__model_build. */
+void gfn__model_dev_plan(gfn_model *m);
 
 void gfn__model_free(gfn_model *m);
 

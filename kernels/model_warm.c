@@ -7,9 +7,9 @@
  * (gfn_model_unregister finds them there) and the public reports.
  *
  * One lock guards the list and every model's warm state. It is held while
- * a copy is made: on the CPU backend the copy is a memcpy of the host
- * weights (kilobytes to megabytes); a device backend would start an
- * upload there and wait on its event outside the lock.
+ * a copy is made: on the CPU backend a memcpy of the host weights, on a
+ * device an upload that is waited for (kilobytes to megabytes, once per
+ * model and device: a warm model never takes this path again).
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -17,6 +17,7 @@
 
 #include "gfn/gfn_model.h"
 #include "kernels/model.h"
+#include "runtime/backend.h"
 #include "runtime/util.h"
 
 /* Engines with a limit set by gfn_model_set_warm_limit. A fixed table:
@@ -97,15 +98,31 @@ static size_t limit_of(const gfn_model *m, int dev)
 	return m->dev_memory[dev] / 2; /* default: half the device */
 }
 
+static int is_warm(const gfn_model_warm *w)
+{
+	return w->weights || w->ops;
+}
+
 /* Bytes of weights warm on dev for engine e; lock held. */
 static size_t used_on(gfn_engine *e, int dev)
 {
 	size_t used = 0;
 
 	for (gfn_model *m = models; m; m = m->next)
-		if (m->engine == e && m->warm[dev].weights)
+		if (m->engine == e && is_warm(&m->warm[dev]))
 			used += bytes_of(m);
 	return used;
+}
+
+/* Free w's copy, host or device. */
+static void drop_copy(gfn_model_warm *w)
+{
+	free(w->weights);
+	w->weights = NULL;
+	if (w->ops)
+		gfn_backend_mem_free(w->ops, w->bdev, &w->mem);
+	w->ops = NULL;
+	w->bdev = NULL;
 }
 
 /* The least recently used idle warm model of e on dev, other than self. */
@@ -116,7 +133,7 @@ static gfn_model *victim(gfn_engine *e, int dev, const gfn_model *self)
 	for (gfn_model *m = models; m; m = m->next) {
 		const gfn_model_warm *w = &m->warm[dev];
 
-		if (m == self || m->engine != e || !w->weights || w->users)
+		if (m == self || m->engine != e || !is_warm(w) || w->users)
 			continue;
 		if (!best || w->last_use < best->warm[dev].last_use)
 			best = m;
@@ -124,12 +141,11 @@ static gfn_model *victim(gfn_engine *e, int dev, const gfn_model *self)
 	return best;
 }
 
-/* Make room for m on dev, then its copy; 0, or 1/3 as acquire says. */
-static int warm_up(gfn_model *m, int dev)
+/* Evict idle copies of other models until m fits on dev; 0 or 3. */
+static int make_room(gfn_model *m, int dev)
 {
 	size_t need = bytes_of(m), limit = limit_of(m, dev);
 	gfn_model *v;
-	float *copy;
 
 	if (need > limit)
 		return 3;
@@ -137,10 +153,21 @@ static int warm_up(gfn_model *m, int dev)
 		v = victim(m->engine, dev, m);
 		if (!v)
 			return 3; /* the rest is in use right now */
-		free(v->warm[dev].weights);
-		v->warm[dev].weights = NULL;
+		drop_copy(&v->warm[dev]);
 		v->warm[dev].evictions++;
 	}
+	return 0;
+}
+
+/* Make room for m on dev, then its copy; 0, or 1/3 as acquire says. */
+static int warm_up(gfn_model *m, int dev)
+{
+	size_t need = bytes_of(m);
+	int rc = make_room(m, dev);
+	float *copy;
+
+	if (rc)
+		return rc;
 	copy = malloc(need ? need : 1);
 	if (!copy)
 		return 1;
@@ -180,10 +207,65 @@ void gfn__warm_release(gfn_model *m, int dev)
 
 void gfn__warm_drop(gfn_model *m)
 {
-	for (int d = 0; d < GFN_MODEL_MAX_DEVICES; d++) {
-		free(m->warm[d].weights);
-		m->warm[d].weights = NULL;
+	pthread_mutex_lock(&lock);
+	for (int d = 0; d < GFN_MODEL_MAX_DEVICES; d++)
+		drop_copy(&m->warm[d]);
+	pthread_mutex_unlock(&lock);
+}
+
+void gfn__warm_drop_dev(gfn_model *m, int dev)
+{
+	pthread_mutex_lock(&lock);
+	drop_copy(&m->warm[dev]);
+	pthread_mutex_unlock(&lock);
+}
+
+/* m's weights into c's device memory: allocated, uploaded on q, and q
+   synced, so the copy is whole before any invocation reads it. Under
+   the lock: kilobytes to megabytes, once per model and device. */
+static int upload(gfn_model *m, const gfn_devctx *c, gfn_bqueue *q)
+{
+	gfn_model_warm *w = &m->warm[c->device];
+	size_t need = bytes_of(m);
+	int rc = make_room(m, c->device);
+
+	if (rc)
+		return rc;
+	if (gfn_backend_mem_alloc(c->ops, c->bdev, need ? need : 4, &w->mem) !=
+	    GFN_OK)
+		return 1;
+	if (gfn_backend_copy_h2d(c->ops, q, &w->mem, 0, m->weights, need) !=
+	            GFN_OK ||
+	    c->ops->sync(q) != GFN_OK) {
+		gfn_backend_mem_free(c->ops, c->bdev, &w->mem);
+		return 1;
 	}
+	w->ops = c->ops;
+	w->bdev = c->bdev;
+	w->uploads++;
+	return 0;
+}
+
+const gfn_bmem *gfn__warm_acquire_dev(gfn_model *m, const gfn_devctx *c,
+                                      gfn_bqueue *q, int *rc)
+{
+	gfn_model_warm *w;
+	const gfn_bmem *p = NULL;
+
+	if (c->device < 0 || c->device >= GFN_MODEL_MAX_DEVICES) {
+		*rc = 3;
+		return NULL;
+	}
+	w = &m->warm[c->device];
+	pthread_mutex_lock(&lock);
+	*rc = w->ops ? 0 : upload(m, c, q);
+	if (*rc == 0) {
+		w->users++;
+		w->last_use = ++tick;
+		p = &w->mem;
+	}
+	pthread_mutex_unlock(&lock);
+	return p;
 }
 
 /* ---- public reports and settings ----------------------------------------- */
@@ -232,7 +314,7 @@ gfn_status gfn_model_get_device_info(gfn_engine *e, gfn_function fn,
 	pthread_mutex_lock(&lock);
 	m = find(e, fn);
 	if (m) {
-		out->warm = m->warm[device].weights != NULL;
+		out->warm = is_warm(&m->warm[device]);
 		out->bytes = bytes_of(m);
 		out->users = (unsigned)m->warm[device].users;
 		out->uploads = m->warm[device].uploads;
@@ -275,7 +357,7 @@ gfn_status gfn_model_warm_list(gfn_engine *e, size_t device, gfn_function *fns,
 		cap = 64;
 	pthread_mutex_lock(&lock);
 	for (gfn_model *m = models; m; m = m->next)
-		if (m->engine == e && m->warm[device].weights) {
+		if (m->engine == e && is_warm(&m->warm[device])) {
 			total++;
 			if (cap)
 				insert_by_use(v, &got, cap, m, device);
@@ -297,7 +379,7 @@ uint64_t gfn__warm_cost_ns(void *user, int dev)
 	if (dev < 0 || dev >= GFN_MODEL_MAX_DEVICES)
 		return 0;
 	pthread_mutex_lock(&lock);
-	if (!m->warm[dev].weights)
+	if (!is_warm(&m->warm[dev]))
 		cost = bytes_of(m) / 10;
 	pthread_mutex_unlock(&lock);
 	return cost;

@@ -174,3 +174,16 @@ gfn_status gfn_backend_copy_d2h(const gfn_backend_ops *ops, gfn_bqueue *q,
 	memcpy(dst, (const char *)src->ptr + off, n);
 	return GFN_OK;
 }
+
+gfn_status gfn_backend_gemm(const gfn_backend_ops *ops, gfn_bqueue *q,
+                            int trans_b, size_t m, size_t n, size_t k,
+                            const gfn_bmem *a, size_t ao, const gfn_bmem *b,
+                            size_t bo, const gfn_bmem *c, size_t co)
+{
+	if (!ops->gemm)
+		return gfn__fail(GFN_ENOTSUP, "backend %s has no GEMM",
+		                 ops->name);
+	if (!m || !n) /* nothing to write; some BLAS refuse empty sizes */
+		return GFN_OK;
+	return ops->gemm(q, trans_b, m, n, k, a, ao, b, bo, c, co);
+}

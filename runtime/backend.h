@@ -176,6 +176,18 @@ typedef struct gfn_backend_ops {
 	/* Bytes copy_h2d copied on the host into staging memory because the
 	   source was not registered (the engine's input_copies) [0]. */
 	uint64_t (*staged_bytes)(gfn_bdev *dev);
+
+	/*
+	 * c = a * op(b) in f32 through the vendor BLAS, enqueued on q after
+	 * everything enqueued before it, and before everything after it.
+	 * Row-major: a is m x k, op(b) k x n (b is n x k when trans_b), c
+	 * m x n; each operand starts ao / bo / co floats into its buffer
+	 * [GFN_ENOTSUP: no BLAS for this device].
+	 */
+	gfn_status (*gemm)(gfn_bqueue *q, int trans_b, size_t m, size_t n,
+	                   size_t k, const gfn_bmem *a, size_t ao,
+	                   const gfn_bmem *b, size_t bo, const gfn_bmem *c,
+	                   size_t co);
 } gfn_backend_ops;
 
 /* ---- registry --------------------------------------------------------- */
@@ -227,6 +239,11 @@ gfn_status gfn_backend_copy_h2d(const gfn_backend_ops *ops, gfn_bqueue *q,
 gfn_status gfn_backend_copy_d2h(const gfn_backend_ops *ops, gfn_bqueue *q,
                                 void *dst, const gfn_bmem *src, size_t off,
                                 size_t n);
+
+gfn_status gfn_backend_gemm(const gfn_backend_ops *ops, gfn_bqueue *q,
+                            int trans_b, size_t m, size_t n, size_t k,
+                            const gfn_bmem *a, size_t ao, const gfn_bmem *b,
+                            size_t bo, const gfn_bmem *c, size_t co);
 
 /* The backends compiled in; each defined in its own folder. */
 extern const gfn_backend_ops gfn_cpu_backend;

@@ -484,7 +484,7 @@ typedef struct gfn_function_desc {
 	                                it is; placement adds it to that
 	                                device's estimate. Called with user,
 	                                no gfn lock held; must be quick */
-	unsigned batch_max; /* > 1: invocations that arrive within
+	unsigned batch_max;            /* > 1: invocations that arrive within
 	                                batch_delay_us run as one launch of
 	                                up to batch_max of them, joined
 	                                along dimension 0 (every input and
@@ -494,6 +494,13 @@ typedef struct gfn_function_desc {
 	                                other extents join); each gets its
 	                                own outputs, equal to an unbatched
 	                                run's. 0 or 1: never batched */
+	void (*user_free)(void *user); /* optional: called once with user
+	                                after a successful registration's
+	                                function is gone (unregistered and
+	                                its last invocation ended, or the
+	                                engine destroyed), on whichever
+	                                thread ended it last. Not called
+	                                when registration fails */
 } gfn_function_desc;
 
 /*

@@ -65,12 +65,11 @@ GFN_API gfn_status gfn_function_register_model(gfn_engine *e, const char *dir,
                                                gfn_function *out);
 
 /*
- * Unregister a function made by gfn_function_register_model and free its
- * model. Every invocation of it must have ended first (waited for or
- * canceled), because queued ones read the weights that this frees.
- * Unregister every model of an engine before gfn_engine_destroy: gfn
- * keeps them (and their weights) until then. GFN_ENOENT when fn is not a
- * model function of e.
+ * Unregister a function made by gfn_function_register_model. New
+ * invocations get GFN_ESTALE at once; ones already accepted still run,
+ * and the model (its weights on every device included) is freed when the
+ * last of them ends. gfn_engine_destroy frees models never unregistered.
+ * GFN_ENOENT when fn is not a model function of e.
  */
 GFN_API gfn_status gfn_model_unregister(gfn_engine *e, gfn_function fn);
 

@@ -24,6 +24,7 @@
  * from it and calls device_reset, which releases the primary context and
  * resets it (cuDevicePrimaryCtxReset). The next use retains a fresh one.
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1266,6 +1267,31 @@ static uint64_t cu_pinned_bytes(gfn_bdev *d)
 	return d->pinned ? gfn_hostmem_os_bytes(d->pinned) : 0;
 }
 
+/* One offset operand of a GEMM as a buffer of its own (device pointers
+   are plain addresses: no view object is needed). */
+static gfn_bmem at(const gfn_bmem *m, size_t floats)
+{
+	gfn_bmem v = *m;
+
+	v.ptr = (char *)m->ptr + floats * sizeof(float);
+	return v;
+}
+
+static gfn_status cu_gemm(gfn_bqueue *q, int trans_b, size_t m, size_t n,
+                          size_t k, const gfn_bmem *a, size_t ao,
+                          const gfn_bmem *b, size_t bo, const gfn_bmem *c,
+                          size_t co)
+{
+	gfn_bmem va = at(a, ao), vb = at(b, bo), vc = at(c, co);
+
+	if (m > INT_MAX || n > INT_MAX || k > INT_MAX)
+		return gfn__fail(GFN_EINVAL, "GEMM %zux%zux%zu is too large", m,
+		                 n, k);
+	return gfn_cuda_sgemm(q, 0, trans_b, (int)m, (int)n, (int)k, 1.0f, &va,
+	                      (int)k, &vb, trans_b ? (int)k : (int)n, 0.0f, &vc,
+	                      (int)n);
+}
+
 const gfn_backend_ops gfn_cuda_backend = {
         .api_version = GFN_BACKEND_API_VERSION,
         .name = "cuda",
@@ -1292,4 +1318,5 @@ const gfn_backend_ops gfn_cuda_backend = {
         .staged_bytes = cu_staged_bytes,
         .pinned_bytes = cu_pinned_bytes,
         .set_numa_node = cu_set_numa_node,
+        .gemm = cu_gemm,
 };

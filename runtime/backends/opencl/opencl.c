@@ -28,6 +28,9 @@
 #include <CL/cl_ext.h>
 #include "runtime/hostmem.h"
 #include "runtime/kcache.h"
+#ifdef GFN_HAVE_CLBLAST
+#include <clblast_c.h>
+#endif
 #include "runtime/util.h"
 
 #define CL_MAX_DEVICES 64
@@ -828,26 +831,15 @@ static cl_int set_args(cl_kernel k, const gfn_launch *l)
 	return err;
 }
 
-/* Launch once the copies in have finished; its event orders copies out. */
-static cl_int enqueue_after_copies(gfn_bqueue *q, cl_kernel k, cl_uint dims,
-                                   const size_t *global, const size_t *local)
+/* ev is the queue's newest launch: later launches and copies out wait
+   for it; the copies in and the launch before it are done with. */
+static void chain_launch(gfn_bqueue *q, cl_event ev)
 {
-	cl_event ev = NULL;
-	cl_int err;
-
-	if (!q->ooo)
-		return clEnqueueNDRangeKernel(q->q, k, dims, NULL, global,
-		                              local, 0, NULL, NULL);
-	err = clEnqueueNDRangeKernel(q->q, k, dims, NULL, global, local,
-	                             (cl_uint)q->ncopies,
-	                             q->ncopies ? q->copies : NULL, &ev);
-	if (err != CL_SUCCESS)
-		return err;
 	if (q->ndone + q->ncopies + 1 >= CL_MAX_EVENTS) { /* rare: drain */
 		clFinish(q->q);
 		release_events(q);
 		clReleaseEvent(ev);
-		return CL_SUCCESS;
+		return;
 	}
 	for (int i = 0; i < q->ncopies; i++) /* done with as wait list */
 		q->done[q->ndone++] = q->copies[i];
@@ -855,8 +847,72 @@ static cl_int enqueue_after_copies(gfn_bqueue *q, cl_kernel k, cl_uint dims,
 	if (q->launch_ev)
 		q->done[q->ndone++] = q->launch_ev;
 	q->launch_ev = ev;
-	return CL_SUCCESS;
 }
+
+/* Launch once the copies in and the launch before it (a function of
+   several kernels reads what the previous one wrote) have finished. */
+static cl_int enqueue_after_copies(gfn_bqueue *q, cl_kernel k, cl_uint dims,
+                                   const size_t *global, const size_t *local)
+{
+	cl_event ev = NULL, wait[CL_MAX_EVENTS + 1];
+	cl_uint nwait = 0;
+	cl_int err;
+
+	if (!q->ooo)
+		return clEnqueueNDRangeKernel(q->q, k, dims, NULL, global,
+		                              local, 0, NULL, NULL);
+	for (int i = 0; i < q->ncopies; i++)
+		wait[nwait++] = q->copies[i];
+	if (q->launch_ev)
+		wait[nwait++] = q->launch_ev;
+	err = clEnqueueNDRangeKernel(q->q, k, dims, NULL, global, local, nwait,
+	                             nwait ? wait : NULL, &ev);
+	if (err == CL_SUCCESS)
+		chain_launch(q, ev);
+	return err;
+}
+
+#ifdef GFN_HAVE_CLBLAST
+/* A barrier after everything enqueued so far, which everything enqueued
+   later waits for: the order CLBlast's calls (no wait list, and maybe
+   several kernels ordered by its own events) need on an out-of-order
+   queue. */
+static cl_int fence(gfn_bqueue *q)
+{
+	cl_event ev = NULL;
+	cl_int err = clEnqueueBarrierWithWaitList(q->q, 0, NULL, &ev);
+
+	if (err == CL_SUCCESS)
+		chain_launch(q, ev);
+	return err;
+}
+
+static gfn_status cl_gemm(gfn_bqueue *q, int trans_b, size_t m, size_t n,
+                          size_t k, const gfn_bmem *a, size_t ao,
+                          const gfn_bmem *b, size_t bo, const gfn_bmem *c,
+                          size_t co)
+{
+	cl_command_queue cq = q->q;
+	CLBlastStatusCode st;
+	cl_int err = q->ooo ? fence(q) : CL_SUCCESS;
+
+	if (err != CL_SUCCESS)
+		return gfn_cl_fail(err, "barrier before a GEMM");
+	st = CLBlastSgemm(CLBlastLayoutRowMajor, CLBlastTransposeNo,
+	                  trans_b ? CLBlastTransposeYes : CLBlastTransposeNo, m,
+	                  n, k, 1.0f, (cl_mem)a->handle, ao, k,
+	                  (cl_mem)b->handle, bo, trans_b ? k : n, 0.0f,
+	                  (cl_mem)c->handle, co, n, &cq, NULL);
+	if (st != CLBlastSuccess)
+		return gfn__fail(GFN_EDEVICE,
+		                 "%s: CLBlast sgemm %zux%zux%zu failed with "
+		                 "status %d",
+		                 q->dev->name, m, n, k, (int)st);
+	err = q->ooo ? fence(q) : CL_SUCCESS;
+	return err == CL_SUCCESS ? GFN_OK
+	                         : gfn_cl_fail(err, "barrier after a GEMM");
+}
+#endif
 
 static gfn_status cl_launch(gfn_bqueue *q, gfn_bkernel *k, const gfn_launch *l)
 {
@@ -908,4 +964,7 @@ const gfn_backend_ops gfn_opencl_backend = {
         .staged_bytes = cl_staged_bytes,
         .pinned_bytes = cl_pinned_bytes,
         .set_numa_node = cl_set_numa_node,
+#ifdef GFN_HAVE_CLBLAST
+        .gemm = cl_gemm,
+#endif
 };

@@ -1,0 +1,774 @@
+/*
+ * test_model_dev.c - model graphs on OpenCL devices (kernels/model_dev.c:
+ * graph ops from portable/graph_ops.gk, GEMM through CLBlast), on PoCL
+ * with POCL_DEVICES="pthread pthread".
+ *
+ * Every op of the graph format, each as a one-node model made here with
+ * random weights, on every OpenCL device against the CPU backend; the
+ * committed models (digits vs scikit-learn, the CNN and the embedding
+ * model vs numpy) on every OpenCL device against their references; warm
+ * weights uploaded once per device and a hot path that allocates and
+ * compiles nothing; dynamic batching on a device; a bad embedding id; a
+ * model unregistered while its invocations are still queued. Exits 77
+ * where there is no OpenCL device.
+ */
+#include "test.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <gfn/gfn_model.h>
+
+#ifndef GFN_MODELS_DIR
+#error "GFN_MODELS_DIR must name tests/models"
+#endif
+
+static gfn_engine *eng;
+static size_t cpu_dev;       /* the CPU device's index */
+static size_t cl_devs[8];    /* the OpenCL devices' indices */
+static size_t n_cl;          /* how many */
+static char tmpdir[64];      /* one-op models are written here */
+static uint64_t rng = 12345; /* weights and inputs */
+
+static void open_engine(void)
+{
+	gfn_config cfg;
+	gfn_device_info info;
+	size_t n;
+
+	gfn_config_init(&cfg);
+	cfg.backends = GFN_BACKEND_CPU | GFN_BACKEND_OPENCL;
+	cfg.cpu_devices = 1;
+	cfg.workers_per_device = 2;
+	cfg.kcache_dir = "";
+	eng = test_engine_with(&cfg);
+	ASSERT_OK(gfn_device_count(eng, &n));
+	for (size_t i = 0; i < n; i++) {
+		ASSERT_OK(gfn_device_get_info(eng, i, &info));
+		if (info.backend == GFN_BACKEND_CPU)
+			cpu_dev = i;
+		else if (info.backend == GFN_BACKEND_OPENCL && n_cl < 8)
+			cl_devs[n_cl++] = i;
+	}
+}
+
+/* ---- files ---------------------------------------------------------------- */
+
+static void write_file(const char *name, const void *p, size_t len)
+{
+	char path[256];
+	FILE *fp;
+
+	snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+	fp = fopen(path, "wb");
+	ASSERT_NOT_NULL(fp);
+	ASSERT_EQ(fwrite(p, 1, len, fp), len);
+	fclose(fp);
+}
+
+static float frand(float lo, float hi)
+{
+	return lo + (hi - lo) * (float)(test_rand(&rng) % 100001) / 100000.0f;
+}
+
+/* A weight: its name, shape and random values. */
+typedef struct wt {
+	const char *name;
+	int ndim;
+	int64_t shape[4];
+} wt;
+
+static size_t numel(int ndim, const int64_t *shape)
+{
+	size_t n = 1;
+
+	for (int i = 0; i < ndim; i++)
+		n *= (size_t)shape[i];
+	return n;
+}
+
+/* tmpdir/w.safetensors with random f32 values for each weight. */
+static void write_weights(const wt *w, int n)
+{
+	char header[1024] = "{", *p = header + 1;
+	size_t off = 0, total = 0, hl;
+	unsigned char *buf;
+
+	for (int i = 0; i < n; i++) {
+		size_t bytes = numel(w[i].ndim, w[i].shape) * 4;
+
+		p += sprintf(p, "%s\"%s\":{\"dtype\":\"F32\",\"shape\":[",
+		             i ? "," : "", w[i].name);
+		for (int d = 0; d < w[i].ndim; d++)
+			p += sprintf(p, "%s%lld", d ? "," : "",
+			             (long long)w[i].shape[d]);
+		p += sprintf(p, "],\"data_offsets\":[%zu,%zu]}", off,
+		             off + bytes);
+		off += bytes;
+	}
+	strcpy(p, "}");
+	hl = strlen(header);
+	total = 8 + hl + off;
+	buf = calloc(1, total);
+	ASSERT_NOT_NULL(buf);
+	for (int b = 0; b < 8; b++)
+		buf[b] = (unsigned char)(hl >> (8 * b));
+	memcpy(buf + 8, header, hl);
+	for (size_t i = 0; i < off / 4; i++) {
+		float v = frand(-1.0f, 1.0f);
+
+		memcpy(buf + 8 + hl + 4 * i, &v, 4);
+	}
+	write_file("w.safetensors", buf, total);
+	free(buf);
+}
+
+/* ---- one-op models on every device vs the CPU ------------------------------ */
+
+typedef struct opcase {
+	const char *what;    /* for messages */
+	const char *inputs;  /* manifest "inputs" */
+	const char *node;    /* the one node, output "y" */
+	wt w[3];             /* its weights */
+	int nw;              /* how many */
+	int in_ndim;         /* input rank with the batch */
+	int64_t in_shape[5]; /* [0]: the batch, set per call */
+	gfn_dtype in_dtype;  /* of the input */
+	int32_t id_range;    /* i32 inputs: ids in 0..id_range-1 */
+	gfn_dtype out_dtype; /* of y */
+} opcase;
+
+#define X(shape) "[{\"name\":\"x\",\"shape\":[\"batch\"," shape "]}]"
+#define IDS "[{\"name\":\"x\",\"dtype\":\"i32\",\"shape\":[\"batch\",5]}]"
+#define NODE(op, ins, attrs)                                                   \
+	"{\"op\":\"" op "\",\"inputs\":[" ins "],\"output\":\"y\"" attrs "}"
+
+static const opcase cases[] = {
+        {"matmul",
+         X("5"),
+         NODE("matmul", "\"x\",\"w\"", ""),
+         {{"w", 2, {5, 7}}},
+         1,
+         2,
+         {0, 5},
+         GFN_F32,
+         0,
+         GFN_F32},
+        {"matmul transpose_b",
+         X("3,5"),
+         NODE("matmul", "\"x\",\"w\"", ",\"transpose_b\":true"),
+         {{"w", 2, {7, 5}}},
+         1,
+         3,
+         {0, 3, 5},
+         GFN_F32,
+         0,
+         GFN_F32},
+        {"bias_add last axis",
+         X("6"),
+         NODE("bias_add", "\"x\",\"b\"", ""),
+         {{"b", 1, {6}}},
+         1,
+         2,
+         {0, 6},
+         GFN_F32,
+         0,
+         GFN_F32},
+        {"bias_add channels",
+         X("3,4,4"),
+         NODE("bias_add", "\"x\",\"b\"", ",\"axis\":0"),
+         {{"b", 1, {3}}},
+         1,
+         4,
+         {0, 3, 4, 4},
+         GFN_F32,
+         0,
+         GFN_F32},
+        {"relu",
+         X("33"),
+         NODE("relu", "\"x\"", ""),
+         {{0}},
+         0,
+         2,
+         {0, 33},
+         GFN_F32,
+         0,
+         GFN_F32},
+        {"gelu",
+         X("33"),
+         NODE("gelu", "\"x\"", ""),
+         {{0}},
+         0,
+         2,
+         {0, 33},
+         GFN_F32,
+         0,
+         GFN_F32},
+        {"tanh",
+         X("33"),
+         NODE("tanh", "\"x\"", ""),
+         {{0}},
+         0,
+         2,
+         {0, 33},
+         GFN_F32,
+         0,
+         GFN_F32},
+        {"sigmoid",
+         X("33"),
+         NODE("sigmoid", "\"x\"", ""),
+         {{0}},
+         0,
+         2,
+         {0, 33},
+         GFN_F32,
+         0,
+         GFN_F32},
+        {"softmax",
+         X("3,10"),
+         NODE("softmax", "\"x\"", ""),
+         {{0}},
+         0,
+         3,
+         {0, 3, 10},
+         GFN_F32,
+         0,
+         GFN_F32},
+        {"layernorm",
+         X("2,16"),
+         NODE("layernorm", "\"x\",\"g\",\"b\"", ",\"eps\":0.001"),
+         {{"g", 1, {16}}, {"b", 1, {16}}},
+         2,
+         3,
+         {0, 2, 16},
+         GFN_F32,
+         0,
+         GFN_F32},
+        {"conv2d stride 2 pad 1 bias",
+         X("2,7,6"),
+         NODE("conv2d", "\"x\",\"w\",\"b\"", ",\"stride\":2,\"pad\":1"),
+         {{"w", 4, {4, 2, 3, 3}}, {"b", 1, {4}}},
+         2,
+         4,
+         {0, 2, 7, 6},
+         GFN_F32,
+         0,
+         GFN_F32},
+        {"conv2d no bias",
+         X("3,5,5"),
+         NODE("conv2d", "\"x\",\"w\"", ""),
+         {{"w", 4, {2, 3, 2, 2}}},
+         1,
+         4,
+         {0, 3, 5, 5},
+         GFN_F32,
+         0,
+         GFN_F32},
+        {"maxpool2d",
+         X("2,7,6"),
+         NODE("maxpool2d", "\"x\"", ",\"kernel\":3,\"stride\":2,\"pad\":1"),
+         {{0}},
+         0,
+         4,
+         {0, 2, 7, 6},
+         GFN_F32,
+         0,
+         GFN_F32},
+        {"avgpool2d",
+         X("2,7,6"),
+         NODE("avgpool2d", "\"x\"", ",\"kernel\":2,\"stride\":1,\"pad\":1"),
+         {{0}},
+         0,
+         4,
+         {0, 2, 7, 6},
+         GFN_F32,
+         0,
+         GFN_F32},
+        {"flatten",
+         X("2,3,4"),
+         NODE("flatten", "\"x\"", ""),
+         {{0}},
+         0,
+         4,
+         {0, 2, 3, 4},
+         GFN_F32,
+         0,
+         GFN_F32},
+        {"embedding",
+         IDS,
+         NODE("embedding", "\"x\",\"t\"", ""),
+         {{"t", 2, {9, 4}}},
+         1,
+         2,
+         {0, 5},
+         GFN_I32,
+         9,
+         GFN_F32},
+        {"argmax",
+         X("2,11"),
+         NODE("argmax", "\"x\"", ""),
+         {{0}},
+         0,
+         3,
+         {0, 2, 11},
+         GFN_F32,
+         0,
+         GFN_I32},
+};
+
+/* Random input of rows rows for c. */
+static gfn_object make_input(const opcase *c, size_t rows)
+{
+	int64_t shape[5];
+	size_t n;
+	gfn_object obj;
+	void *p;
+
+	memcpy(shape, c->in_shape, sizeof shape);
+	shape[0] = (int64_t)rows;
+	n = numel(c->in_ndim, shape);
+	p = malloc(n * 4 + 4);
+	ASSERT_NOT_NULL(p);
+	for (size_t i = 0; i < n; i++)
+		if (c->in_dtype == GFN_I32)
+			((int32_t *)p)[i] = (int32_t)(test_rand(&rng) %
+			                              (uint64_t)c->id_range);
+		else
+			((float *)p)[i] = frand(-2.0f, 2.0f);
+	obj = test_make(eng, c->in_dtype, c->in_ndim, shape, p);
+	free(p);
+	return obj;
+}
+
+/* Run fn on device dev with in; its one output's bytes into out. */
+static size_t run_on(gfn_function fn, size_t dev, gfn_object in, void *out,
+                     size_t cap)
+{
+	gfn_invocation inv = {.fn = fn, .n_inputs = 1, .inputs = &in};
+	gfn_object res;
+	gfn_object_view v;
+	gfn_future f;
+	size_t n;
+
+	inv.devices = 1ull << dev;
+	ASSERT_OK(gfn_invoke(eng, &inv, &f));
+	ASSERT_OK(gfn_future_wait(eng, f, -1));
+	ASSERT_OK(gfn_future_outputs(eng, f, &res, 1, &n));
+	ASSERT_OK(gfn_object_get(eng, res, &v));
+	ASSERT_LE(v.size, cap);
+	memcpy(out, v.data, v.size);
+	n = v.size;
+	ASSERT_OK(gfn_object_release(eng, res));
+	test_drop(eng, res);
+	ASSERT_OK(gfn_future_release(eng, f));
+	return n;
+}
+
+static void compare(const opcase *c, const void *want, const void *got,
+                    size_t bytes, size_t dev)
+{
+	double worst = 0.0;
+
+	for (size_t i = 0; i < bytes / 4; i++) {
+		if (c->out_dtype == GFN_I32) {
+			if (((const int32_t *)got)[i] !=
+			    ((const int32_t *)want)[i])
+				test_fail(
+				        __FILE__, __LINE__,
+				        "%s on device %zu: element %zu is %d, "
+				        "CPU %d",
+				        c->what, dev, i,
+				        ((const int32_t *)got)[i],
+				        ((const int32_t *)want)[i]);
+			continue;
+		}
+		double w = ((const float *)want)[i],
+		       g = ((const float *)got)[i];
+		double d = fabs(w - g);
+
+		worst = fmax(worst, d);
+		if (!(d <= 1e-5 + 1e-5 * fabs(w)))
+			test_fail(__FILE__, __LINE__,
+			          "%s on device %zu: element %zu is %.9g, CPU "
+			          "%.9g",
+			          c->what, dev, i, g, w);
+	}
+	printf("# %-28s device %zu: %zu values, max |device - cpu| %.3g\n",
+	       c->what, dev, bytes / 4, worst);
+}
+
+static void one_op(const opcase *c)
+{
+	static const size_t rows[] = {1, 5, 37};
+	char text[2048];
+	gfn_function fn;
+	size_t cap = 1 << 20;
+	void *want = malloc(cap), *got = malloc(cap);
+
+	ASSERT(want && got);
+	write_weights(c->w, c->nw);
+	snprintf(text, sizeof text,
+	         "{\"format\":\"gfn-model/1\",\"weights\":\"w.safetensors\","
+	         "\"inputs\":%s,\"nodes\":[%s],\"outputs\":[\"y\"]}",
+	         c->inputs, c->node);
+	write_file("model.json", text, strlen(text));
+	ASSERT_OK(gfn_function_register_model(eng, tmpdir, "op", &fn));
+	for (size_t r = 0; r < sizeof rows / sizeof rows[0]; r++) {
+		gfn_object in = make_input(c, rows[r]);
+		size_t n = run_on(fn, cpu_dev, in, want, cap);
+
+		ASSERT_GT(n, 0);
+		for (size_t d = 0; d < n_cl; d++) {
+			memset(got, 0xff, cap);
+			ASSERT_EQ(run_on(fn, cl_devs[d], in, got, cap), n);
+			compare(c, want, got, n, cl_devs[d]);
+		}
+		test_drop(eng, in);
+	}
+	ASSERT_OK(gfn_model_unregister(eng, fn));
+	free(want);
+	free(got);
+}
+
+static void test_ops(void)
+{
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+		one_op(&cases[i]);
+}
+
+/* ---- the committed models -------------------------------------------------- */
+
+static void *slurp(const char *path, size_t *bytes)
+{
+	FILE *fp = fopen(path, "rb");
+	long len;
+	void *p;
+
+	if (!fp)
+		test_fail(__FILE__, __LINE__, "cannot open %s", path);
+	fseek(fp, 0, SEEK_END);
+	len = ftell(fp);
+	rewind(fp);
+	p = malloc((size_t)len + 1);
+	ASSERT_NOT_NULL(p);
+	ASSERT_EQ(fread(p, 1, (size_t)len, fp), (size_t)len);
+	fclose(fp);
+	*bytes = (size_t)len;
+	return p;
+}
+
+/* Outputs of fn for one input (dtype, shape) on device dev. */
+static void invoke2(gfn_function fn, size_t dev, gfn_dtype dt, int ndim,
+                    const int64_t *shape, const void *x, void *out0,
+                    size_t cap0, void *out1, size_t cap1, size_t nout)
+{
+	gfn_invocation inv = {.fn = fn, .n_inputs = 1};
+	gfn_object in = test_make(eng, dt, ndim, shape, x), res[2];
+	void *outs[2] = {out0, out1};
+	size_t caps[2] = {cap0, cap1}, n;
+	gfn_object_view v;
+	gfn_future f;
+
+	inv.inputs = &in;
+	inv.devices = 1ull << dev;
+	ASSERT_OK(gfn_invoke(eng, &inv, &f));
+	ASSERT_OK(gfn_future_wait(eng, f, -1));
+	ASSERT_OK(gfn_future_outputs(eng, f, res, 2, &n));
+	ASSERT_EQ(n, nout);
+	for (size_t i = 0; i < n; i++) {
+		ASSERT_OK(gfn_object_get(eng, res[i], &v));
+		ASSERT_EQ(v.size, caps[i]);
+		memcpy(outs[i], v.data, v.size);
+		ASSERT_OK(gfn_object_release(eng, res[i]));
+		test_drop(eng, res[i]);
+	}
+	ASSERT_OK(gfn_future_release(eng, f));
+	test_drop(eng, in);
+}
+
+/* The digits MLP on each OpenCL device: within 1e-5 of scikit-learn's
+   predict_proba on the whole held-out split, the same accuracy. */
+static void test_digits(void)
+{
+	size_t bx, by, bp;
+	float *x = slurp(GFN_MODELS_DIR "/digits/test_x.f32", &bx);
+	int32_t *y = slurp(GFN_MODELS_DIR "/digits/test_y.i32", &by);
+	float *ref = slurp(GFN_MODELS_DIR "/digits/ref_proba.f32", &bp);
+	size_t rows = by / 4;
+	float *got = malloc(bp);
+	gfn_function fn;
+
+	ASSERT_EQ(bx, rows * 64 * 4);
+	ASSERT_EQ(bp, rows * 10 * 4);
+	ASSERT_OK(gfn_function_register_model(eng, GFN_MODELS_DIR "/digits",
+	                                      "digits", &fn));
+	for (size_t d = 0; d < n_cl; d++) {
+		int64_t shape[2] = {(int64_t)rows, 64};
+		size_t right = 0, ref_right = 0;
+		double worst = 0.0;
+
+		invoke2(fn, cl_devs[d], GFN_F32, 2, shape, x, got, bp, NULL, 0,
+		        1);
+		for (size_t r = 0; r < rows; r++) {
+			int best = 0, ref_best = 0;
+
+			for (int c = 0; c < 10; c++) {
+				size_t i = r * 10 + (size_t)c;
+
+				worst = fmax(worst, fabs(got[i] - ref[i]));
+				best = got[i] > got[r * 10 + best] ? c : best;
+				ref_best = ref[i] > ref[r * 10 + ref_best]
+				                   ? c
+				                   : ref_best;
+			}
+			right += best == y[r];
+			ref_right += ref_best == y[r];
+		}
+		printf("# digits on device %zu: %zu rows, accuracy %zu/%zu "
+		       "(scikit-learn %zu), max |gfn - sklearn| %.3g\n",
+		       cl_devs[d], rows, right, rows, ref_right, worst);
+		ASSERT_LE(worst, 1e-5);
+		ASSERT_EQ(right, ref_right);
+	}
+	ASSERT_OK(gfn_model_unregister(eng, fn));
+	free(x);
+	free(y);
+	free(ref);
+	free(got);
+}
+
+/* A fixture model of tests/models: outputs f (cols per row) and i32. */
+static void check_fixture(const char *dir, gfn_dtype dt, int ndim,
+                          int64_t *shape, const char *fname, const char *iname,
+                          size_t cols)
+{
+	char path[512];
+	size_t bin, bf, bi;
+	void *in, *ref_f, *ref_i, *got_f, *got_i;
+	gfn_function fn;
+
+	snprintf(path, sizeof path, GFN_MODELS_DIR "/%s/input.bin", dir);
+	in = slurp(path, &bin);
+	snprintf(path, sizeof path, GFN_MODELS_DIR "/%s/ref_%s.bin", dir,
+	         fname);
+	ref_f = slurp(path, &bf);
+	snprintf(path, sizeof path, GFN_MODELS_DIR "/%s/ref_%s.bin", dir,
+	         iname);
+	ref_i = slurp(path, &bi);
+	shape[0] = (int64_t)(bi / 4);
+	ASSERT_EQ(bf, bi * cols);
+	got_f = malloc(bf);
+	got_i = malloc(bi);
+	snprintf(path, sizeof path, GFN_MODELS_DIR "/%s", dir);
+	ASSERT_OK(gfn_function_register_model(eng, path, dir, &fn));
+	for (size_t d = 0; d < n_cl; d++) {
+		double worst = 0.0;
+
+		invoke2(fn, cl_devs[d], dt, ndim, shape, in, got_f, bf, got_i,
+		        bi, 2);
+		for (size_t i = 0; i < bf / 4; i++) {
+			double w = ((float *)ref_f)[i], g = ((float *)got_f)[i];
+
+			worst = fmax(worst, fabs(w - g));
+			ASSERT_LE(fabs(w - g), 1e-5 + 1e-5 * fabs(w));
+		}
+		ASSERT_EQ(memcmp(got_i, ref_i, bi), 0);
+		printf("# %s on device %zu: %zu rows, max |gfn - numpy| %.3g\n",
+		       dir, cl_devs[d], bi / 4, worst);
+	}
+	ASSERT_OK(gfn_model_unregister(eng, fn));
+	free(in);
+	free(ref_f);
+	free(ref_i);
+	free(got_f);
+	free(got_i);
+}
+
+static void test_fixtures(void)
+{
+	int64_t cnn[4] = {0, 1, 8, 8}, emb[2] = {0, 4};
+
+	check_fixture("cnn", GFN_F32, 4, cnn, "probs", "label", 10);
+	check_fixture("embed", GFN_I32, 2, emb, "score", "best", 3);
+}
+
+/* ---- warm weights, hot path, batching, bad ids, unregister ----------------- */
+
+#define DIGITS_ROWS 8
+
+static gfn_object digits_input(size_t rows)
+{
+	int64_t shape[2] = {(int64_t)rows, 64};
+	float x[64 * DIGITS_ROWS];
+
+	for (size_t i = 0; i < rows * 64; i++)
+		x[i] = frand(0.0f, 16.0f);
+	return test_make_f32(eng, x, 2, shape);
+}
+
+/* Weights go up once per device; after warm-up invocations take no
+   device memory from the driver, compile nothing, upload nothing. */
+static void test_warm_hot(void)
+{
+	gfn_object in = digits_input(DIGITS_ROWS);
+	gfn_model_device_info info;
+	gfn_function fn;
+	gfn_stats before, after;
+	float out[DIGITS_ROWS * 10];
+
+	ASSERT_OK(gfn_function_register_model(eng, GFN_MODELS_DIR "/digits",
+	                                      "digits", &fn));
+	for (size_t d = 0; d < n_cl; d++) {
+		ASSERT_OK(
+		        gfn_model_get_device_info(eng, fn, cl_devs[d], &info));
+		ASSERT_EQ(info.warm, 0);
+		run_on(fn, cl_devs[d], in, out, sizeof out);
+		ASSERT_OK(
+		        gfn_model_get_device_info(eng, fn, cl_devs[d], &info));
+		ASSERT_EQ(info.warm, 1);
+		ASSERT_U64_EQ(info.uploads, 1);
+	}
+	before = test_stats_idle(eng);
+	for (int i = 0; i < 200; i++)
+		run_on(fn, cl_devs[i % n_cl], in, out, sizeof out);
+	after = test_stats_idle(eng);
+	ASSERT_U64_EQ(after.device_allocs, before.device_allocs);
+	ASSERT_U64_EQ(after.kernel_compiles, before.kernel_compiles);
+	ASSERT_U64_EQ(after.host_allocs, before.host_allocs);
+	for (size_t d = 0; d < n_cl; d++) {
+		ASSERT_OK(
+		        gfn_model_get_device_info(eng, fn, cl_devs[d], &info));
+		ASSERT_U64_EQ(info.uploads, 1);
+	}
+	test_drop(eng, in);
+	ASSERT_OK(gfn_model_unregister(eng, fn));
+}
+
+/* Many single rows at once on one device run batched; each result
+   equals its own unbatched run on the CPU. */
+static void test_batching(void)
+{
+	enum { N = 48 };
+	gfn_object in[N];
+	gfn_future f[N];
+	gfn_function fn;
+	gfn_stats before = test_stats_idle(eng), after;
+	float want[10], got[10];
+
+	ASSERT_OK(gfn_function_register_model(eng, GFN_MODELS_DIR "/digits",
+	                                      "digits", &fn));
+	for (int i = 0; i < N; i++) {
+		gfn_invocation inv = {.fn = fn, .n_inputs = 1};
+
+		in[i] = digits_input(1);
+		inv.inputs = &in[i];
+		inv.devices = 1ull << cl_devs[0];
+		ASSERT_OK(gfn_invoke(eng, &inv, &f[i]));
+	}
+	for (int i = 0; i < N; i++) {
+		gfn_object res;
+		gfn_object_view v;
+		size_t n;
+
+		ASSERT_OK(gfn_future_wait(eng, f[i], -1));
+		ASSERT_OK(gfn_future_outputs(eng, f[i], &res, 1, &n));
+		ASSERT_OK(gfn_object_get(eng, res, &v));
+		memcpy(got, v.data, sizeof got);
+		ASSERT_OK(gfn_object_release(eng, res));
+		test_drop(eng, res);
+		ASSERT_OK(gfn_future_release(eng, f[i]));
+		run_on(fn, cpu_dev, in[i], want, sizeof want);
+		for (int c = 0; c < 10; c++)
+			ASSERT_LE(fabs(got[c] - want[c]), 1e-5);
+		test_drop(eng, in[i]);
+	}
+	after = test_stats_idle(eng);
+	printf("# batching on device %zu: %llu launches ran %llu of %d\n",
+	       cl_devs[0], (unsigned long long)(after.batches - before.batches),
+	       (unsigned long long)(after.batched - before.batched), N);
+	ASSERT_GT(after.batches, before.batches);
+	ASSERT_OK(gfn_model_unregister(eng, fn));
+}
+
+/* An id outside the table fails its invocation with a detail naming the
+   table; the model and device go on working. */
+static void test_bad_id(void)
+{
+	int32_t ids[4] = {0, 1, 16, 2}, good[4] = {3, 2, 1, 0};
+	int64_t shape[2] = {1, 4};
+	gfn_invocation inv = {.n_inputs = 1};
+	gfn_object obj;
+	gfn_future f;
+	float score[3];
+	int32_t best;
+
+	ASSERT_OK(gfn_function_register_model(eng, GFN_MODELS_DIR "/embed",
+	                                      "embed", &inv.fn));
+	obj = test_make(eng, GFN_I32, 2, shape, ids);
+	inv.inputs = &obj;
+	inv.devices = 1ull << cl_devs[0];
+	ASSERT_OK(gfn_invoke(eng, &inv, &f));
+	ASSERT_FAILS(gfn_future_wait(eng, f, -1), GFN_EINVAL);
+	ASSERT_OK(gfn_future_release(eng, f));
+	test_drop(eng, obj);
+	invoke2(inv.fn, cl_devs[0], GFN_I32, 2, shape, good, score,
+	        sizeof score, &best, sizeof best, 2);
+	ASSERT(best >= 0 && best < 3);
+	ASSERT_OK(gfn_model_unregister(eng, inv.fn));
+}
+
+/* Unregistered with invocations still queued: they all run and finish
+   right, and the model is freed after the last (ASan checks the rest). */
+static void test_unregister_in_flight(void)
+{
+	enum { N = 64 };
+	gfn_object in = digits_input(DIGITS_ROWS);
+	gfn_future f[N];
+	gfn_function fn;
+
+	ASSERT_OK(gfn_function_register_model(eng, GFN_MODELS_DIR "/digits",
+	                                      "digits", &fn));
+	for (int i = 0; i < N; i++) {
+		gfn_invocation inv = {.fn = fn, .n_inputs = 1, .inputs = &in};
+
+		inv.devices = 1ull << cl_devs[i % n_cl];
+		ASSERT_OK(gfn_invoke(eng, &inv, &f[i]));
+	}
+	ASSERT_OK(gfn_model_unregister(eng, fn));
+	for (int i = 0; i < N; i++) {
+		ASSERT_OK(gfn_future_wait(eng, f[i], -1));
+		ASSERT_OK(gfn_future_release(eng, f[i]));
+	}
+	test_drop(eng, in);
+}
+
+int main(void)
+{
+	strcpy(tmpdir, "/tmp/gfn-model-dev-XXXXXX");
+	ASSERT_NOT_NULL(mkdtemp(tmpdir));
+	open_engine();
+	if (!n_cl) {
+		printf("# no OpenCL device: skipped\n");
+		gfn_engine_destroy(eng);
+		return 77;
+	}
+	test_ops();
+	test_fixtures();
+	test_digits();
+	test_warm_hot();
+	test_batching();
+	test_bad_id();
+	test_unregister_in_flight();
+	gfn_engine_destroy(eng);
+	{
+		char cmd[128];
+
+		snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
+		ASSERT_EQ(system(cmd), 0);
+	}
+	printf("ok\n");
+	return 0;
+}
