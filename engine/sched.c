@@ -215,18 +215,14 @@ static int place(gfn_engine *e, gfn_job *j, unsigned start, uint64_t *finish)
 static void push_job(gfn_engine *e, gfn_job *j, int i)
 {
 	gfn_dev *d = &e->devs[i];
-	uint64_t start;
 
 	j->dev = i;
 	j->link_dst = (int8_t)d->info.numa_node;
 	link_account(e, j, j->link_dst, 1);
 	j->est_ns = expected_ns(e, j->fn, i);
-	/* Where it would start in arrival order: now + what is ahead. */
-	start = gfn__now_ns() + atomic_fetch_add_explicit(&d->backlog_ns,
-	                                                  j->est_ns,
-	                                                  memory_order_relaxed);
-	gfn_pq_push(&d->q, gfn__job_id(j), j->prio, j->deadline, start,
-	            j->est_ns);
+	atomic_fetch_add_explicit(&d->backlog_ns, j->est_ns,
+	                          memory_order_relaxed);
+	gfn_pq_push(&d->q, gfn__job_id(j), j->prio, j->deadline);
 	atomic_fetch_add(&d->count, 1);
 }
 
@@ -509,7 +505,7 @@ static gfn_status run_program(gfn_worker *w, gfn_job *j,
 /* After the sync: free what the program held, tell it how it ended. */
 static void program_done(gfn_worker *w, gfn_devrun *r, gfn_status s)
 {
-	for (int k = 0; k < r->nhold; k++)
+	for (int k = r->nhold; k-- > 0;)
 		gfn_devmem_free(w->dev->pool, r->hold[k]);
 	if (r->after)
 		r->after(r->after_arg, s);
@@ -548,11 +544,15 @@ static gfn_status run_on_device(gfn_worker *w, gfn_job *j)
 	s2 = d->ops->sync(w->bq); /* also before the blocks are reused */
 	if (s == GFN_OK)
 		s = s2;
+	/* Blocks go back in the reverse of the order they were taken: the
+	   pool's free lists are stacks, so the next invocation of the same
+	   shape gets the very same blocks (a CUDA graph recorded with their
+	   addresses replays). */
 	program_done(w, &r, s);
-	for (size_t k = 0; k < GFN_MAX_INPUTS; k++)
-		gfn_devmem_free(d->pool, bin[k]);
-	for (size_t k = 0; k < GFN_MAX_OUTPUTS; k++)
+	for (size_t k = GFN_MAX_OUTPUTS; k-- > 0;)
 		gfn_devmem_free(d->pool, bout[k]);
+	for (size_t k = GFN_MAX_INPUTS; k-- > 0;)
+		gfn_devmem_free(d->pool, bin[k]);
 	gfn__tenant_give_device(w->e, j->quota, d->index, bytes);
 	return s;
 }

@@ -161,7 +161,37 @@ const gfn_bmem *gfn__warm_acquire_dev(gfn_model *m, const gfn_devctx *c,
 /* Free m's copy on device dev, if any (none of its invocations runs). */
 void gfn__warm_drop_dev(gfn_model *m, int dev);
 
+/* ---- CUDA graphs of a model on one device (model_graphs.c) ---- */
+
+/* Words of a graph's key: batch rows, weights, scratch, every input and
+   output buffer's address. */
+#define GFN_MGRAPH_KEY (3 + GFN_MAX_INPUTS + GFN_MAX_OUTPUTS)
+
+typedef struct gfn_mgraphs gfn_mgraphs;
+
+gfn_mgraphs *gfn__mgraphs_new(void);    /* NULL: no memory */
+void gfn__mgraphs_free(gfn_mgraphs *t); /* its graphs have finished */
+/*
+ * Run what enqueue(arg) enqueues on q: as the graph recorded for key on
+ * q when there is one; recorded now (then run) when key was seen once
+ * before; enqueued directly otherwise.
+ */
+gfn_status gfn__mgraphs_run(gfn_mgraphs *t, gfn_bqueue *q, const uint64_t *key,
+                            size_t nkey, gfn_status (*enqueue)(void *),
+                            void *arg);
+/* Graphs recorded and replays run so far. */
+void gfn__mgraphs_counts(gfn_mgraphs *t, uint64_t *recorded,
+                         uint64_t *replayed);
+
 /* ---- on devices with their own memory (model_dev.c) ---- */
+
+/* Set m's kernels on dev under the lock of model_warm.c (reports read
+   them); the old ones are returned. */
+struct gfn_model_dk *gfn__warm_set_dk(gfn_model *m, int dev,
+                                      struct gfn_model_dk *dk);
+/* Graphs recorded and replayed of dk (0 without CUDA graphs). */
+void gfn__model_dk_counts(struct gfn_model_dk *dk, uint64_t *graphs,
+                          uint64_t *replays);
 
 /* The device program that runs m's graph on OpenCL and CUDA devices. */
 extern const gfn_devfn gfn__model_devfn;

@@ -62,6 +62,9 @@ typedef struct gfn_model_dk {
 	gfn_bkernel *k[GK_N];       /* loaded at prepare */
 	const gfn_backend_ops *ops; /* what loaded them */
 	gfn_bdev *bdev;
+#ifdef GFN_HAVE_CUDA
+	gfn_mgraphs *graphs; /* CUDA: the graphs recorded of m */
+#endif
 } gfn_model_dk;
 
 /* ---- planning --------------------------------------------------------- */
@@ -122,6 +125,9 @@ static int kernel_source(const gfn_devctx *c, int k, gfn_ksrc *src)
 
 static void unload(gfn_model_dk *dk)
 {
+#ifdef GFN_HAVE_CUDA
+	gfn__mgraphs_free(dk->graphs); /* before the kernels they launch */
+#endif
 	for (int k = 0; k < GK_N; k++)
 		if (dk->k[k])
 			dk->ops->kernel_unload(dk->bdev, dk->k[k]);
@@ -169,24 +175,41 @@ static gfn_status dev_prepare(void *user, const gfn_devctx *c, int *loads,
 	dk->ops = c->ops;
 	dk->bdev = c->bdev;
 	s = load(c, dk, loads, hits);
+#ifdef GFN_HAVE_CUDA
+	if (s == GFN_OK && c->ops->kind == GFN_BACKEND_CUDA &&
+	    !(dk->graphs = gfn__mgraphs_new()))
+		s = gfn__fail(GFN_ENOMEM, "no memory for %s", m->name);
+#endif
 	if (s != GFN_OK) {
 		unload(dk);
 		return s;
 	}
-	m->dk[c->device] = dk;
+	gfn__warm_set_dk(m, c->device, dk);
 	return GFN_OK;
 }
 
 static void dev_release(void *user, const gfn_devctx *c)
 {
 	gfn_model *m = user;
+	gfn_model_dk *dk;
 
 	if (c->device < 0 || c->device >= GFN_MODEL_MAX_DEVICES)
 		return;
 	gfn__warm_drop_dev(m, c->device);
-	if (m->dk[c->device])
-		unload(m->dk[c->device]);
-	m->dk[c->device] = NULL;
+	dk = gfn__warm_set_dk(m, c->device, NULL);
+	if (dk)
+		unload(dk);
+}
+
+void gfn__model_dk_counts(gfn_model_dk *dk, uint64_t *graphs, uint64_t *replays)
+{
+	*graphs = *replays = 0;
+#ifdef GFN_HAVE_CUDA
+	if (dk && dk->graphs)
+		gfn__mgraphs_counts(dk->graphs, graphs, replays);
+#else
+	(void)dk;
+#endif
 }
 
 /* ---- one launch --------------------------------------------------------- */
@@ -477,6 +500,39 @@ static gfn_status run_node(const run_ctx *x, const gfn_mnode *n)
 
 /* ---- one run ------------------------------------------------------------ */
 
+/* Enqueue every node of the graph; arg is the run_ctx. */
+static gfn_status run_nodes(void *arg)
+{
+	const run_ctx *x = arg;
+	gfn_status s = GFN_OK;
+
+	for (size_t i = 0; i < x->m->n_nodes && s == GFN_OK; i++)
+		s = run_node(x, &x->m->nodes[i]);
+	return s;
+}
+
+#ifdef GFN_HAVE_CUDA
+/* What a recorded graph depends on: the batch and every address. */
+static size_t graph_key(const run_ctx *x, uint64_t *key)
+{
+	const gfn_kernel_args *a = x->r->args;
+	size_t n = 0;
+
+	key[n++] = x->rows;
+	key[n++] = (uint64_t)(uintptr_t)x->weights->ptr;
+	key[n++] = (uint64_t)(uintptr_t)x->arena->ptr;
+	for (size_t i = 0; i < a->n_inputs; i++)
+		key[n++] = (uint64_t)(uintptr_t)((const gfn_bmem *)a->inputs[i]
+		                                         .data)
+		                   ->ptr;
+	for (size_t i = 0; i < a->n_outputs; i++)
+		key[n++] = (uint64_t)(uintptr_t)((const gfn_bmem *)a->outputs[i]
+		                                         .data)
+		                   ->ptr;
+	return n;
+}
+#endif
+
 /* Ids of every embedding, read from the inputs in host memory: a bad id
    is a clear error before anything runs (the kernel cannot report one). */
 static gfn_status check_ids(const gfn_model *m, const gfn_devrun *r,
@@ -553,9 +609,16 @@ static gfn_status dev_run(void *user, gfn_devrun *r)
 		                 rc == 3 ? " under the warm limit" : "");
 	r->after = run_done;
 	r->after_arg = x.dk;
-	for (size_t i = 0; i < m->n_nodes && s == GFN_OK; i++)
-		s = run_node(&x, &m->nodes[i]);
-	return s;
+#ifdef GFN_HAVE_CUDA
+	if (x.dk->graphs) {
+		uint64_t key[GFN_MGRAPH_KEY];
+		size_t n = graph_key(&x, key);
+
+		return gfn__mgraphs_run(x.dk->graphs, r->q, key, n, run_nodes,
+		                        &x);
+	}
+#endif
+	return run_nodes(&x);
 }
 
 const gfn_devfn gfn__model_devfn = {

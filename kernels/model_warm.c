@@ -268,6 +268,18 @@ const gfn_bmem *gfn__warm_acquire_dev(gfn_model *m, const gfn_devctx *c,
 	return p;
 }
 
+struct gfn_model_dk *gfn__warm_set_dk(gfn_model *m, int dev,
+                                      struct gfn_model_dk *dk)
+{
+	struct gfn_model_dk *old;
+
+	pthread_mutex_lock(&lock);
+	old = m->dk[dev];
+	m->dk[dev] = dk;
+	pthread_mutex_unlock(&lock);
+	return old;
+}
+
 /* ---- public reports and settings ----------------------------------------- */
 
 gfn_status gfn_model_set_warm_limit(gfn_engine *e, size_t bytes)
@@ -319,6 +331,8 @@ gfn_status gfn_model_get_device_info(gfn_engine *e, gfn_function fn,
 		out->users = (unsigned)m->warm[device].users;
 		out->uploads = m->warm[device].uploads;
 		out->evictions = m->warm[device].evictions;
+		gfn__model_dk_counts(m->dk[device], &out->graphs,
+		                     &out->replays);
 	}
 	pthread_mutex_unlock(&lock);
 	if (!m)

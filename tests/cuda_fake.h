@@ -89,9 +89,14 @@ void fake_install(int ndev);
 /* Back to the real library (gfn_cuda_api_reset). */
 void fake_uninstall(void);
 /* Register a kernel: name, function, and the size of each parameter (for
-   graph capture, which copies them). Up to 32 kernels. */
+   graph capture, which copies them). Up to 48 kernels. */
 void fake_kernel_add(const char *name, fake_kernel_fn fn, int nparams,
                      const size_t *sizes);
+/* Launch the kernel registered as name on s over n blocks of one
+   thread, as cuLaunchKernel would (recorded while s is captured): how a
+   fake library call (cuBLAS) becomes stream work. */
+CUresult fake_launch_named(const char *name, unsigned n, CUstream s,
+                           void **params);
 /* Poison the context of the device current on this thread (for fake
    kernels that "fault"). */
 void fake_poison_current(void);

@@ -89,6 +89,9 @@ typedef struct gfn_model_device_info {
 	unsigned users;     /* invocations running on the copy now */
 	uint64_t uploads;   /* times the weights were put on the device */
 	uint64_t evictions; /* times they were evicted to make room */
+	uint64_t graphs;    /* CUDA graphs recorded of it there */
+	uint64_t replays;   /* invocations (or batches) that ran as one
+	                       replay of such a graph */
 } gfn_model_device_info;
 
 /* How model function fn stands on engine device index device. GFN_ENOENT
