@@ -93,10 +93,11 @@ typedef struct sim {
 	fn_def *fn;
 	double *zipf_cdf;
 	inv *iv;
-	uint64_t *avg;            /* learned run time, fn x device (gfn) */
-	uint64_t link_free[8][8]; /* when each link direction is free */
-	unsigned rr;              /* round-robin position */
-	uint64_t rng;             /* workload random state */
+	uint64_t *avg;             /* learned run time, fn x device (gfn) */
+	uint64_t link_free[8][8];  /* when each link direction is free */
+	uint64_t link_bytes[8][8]; /* queued to cross, as the engine counts */
+	unsigned rr;               /* round-robin position */
+	uint64_t rng;              /* workload random state */
 } sim;
 
 /* ---- randomness ----------------------------------------------------------- */
@@ -224,13 +225,11 @@ static int choose_gfn(sim *m, inv *v, uint64_t now)
 	                   (const uint64_t(*)[GFN_PLACE_MAX_NODES])q};
 	int d;
 
-	/* What the engine tracks: bytes queued on each link (here, the
-	   time a link stays busy, in bytes at its bandwidth). */
+	/* What the engine tracks (sched.c link_account): the input bytes
+	   of every invocation queued or running that crosses each link. */
 	for (int a = 0; a < m->nnodes && a < GFN_PLACE_MAX_NODES; a++)
 		for (int b = 0; b < m->nnodes && b < GFN_PLACE_MAX_NODES; b++)
-			if (m->link_free[a][b] > now)
-				q[a][b] = (m->link_free[a][b] - now) *
-				          m->o->link_gbs;
+			q[a][b] = m->link_bytes[a][b];
 
 	for (int i = 0; i < m->ndev; i++) {
 		pd[i].ok = 1;
@@ -281,6 +280,17 @@ static int choose(sim *m, policy p, inv *v, uint64_t now)
 
 /* ---- the simulation --------------------------------------------------------------- */
 
+/* Count (sign 1) or uncount (-1) v's input crossing to device d's node,
+   from queueing to the end, as the engine does. */
+static void link_account(sim *m, const inv *v, int d, int sign)
+{
+	int dnode = m->dev[d].node;
+
+	if (v->node != dnode && v->node < 8 && dnode < 8)
+		m->link_bytes[v->node][dnode] +=
+		        (uint64_t)sign * m->fn[v->fn].bytes;
+}
+
 static void finish_running(sim *m, policy p, int d, stats *st)
 {
 	dev_state *ds = &m->dev[d];
@@ -292,6 +302,7 @@ static void finish_running(sim *m, policy p, int d, stats *st)
 	if (p == POL_GFN) { /* learn as the engine does (weight 1/8) */
 		*a = *a ? *a - *a / 8 + took / 8 : took;
 		ds->backlog -= v->est;
+		link_account(m, v, d, -1);
 	}
 	if (ds->free_at > st->last_end)
 		st->last_end = ds->free_at;
@@ -334,12 +345,35 @@ static void start_next(sim *m, policy p, int d, uint64_t now, stats *st)
 		inv *v = &m->iv[e.id];
 		if (p == POL_GFN && now + learned(m, v->fn, d) > v->deadline) {
 			ds->backlog -= v->est; /* ended before it runs */
+			link_account(m, v, d, -1);
 			st->dropped++;
 			continue;
 		}
 		ds->running = (int64_t)e.id;
 		ds->free_at = start_at(m, v, ds->node, now, st);
 	}
+}
+
+/*
+ * Queue v on d as the engine's push_job does: ordered by when v must
+ * start, the earlier of its deadline's latest start and its place in
+ * arrival order (now + the backlog ahead; see engine/pqueue.h). The other
+ * policies keep no run-time estimates (backlog and run time 0), which
+ * leaves their queues in arrival order.
+ */
+static int push(sim *m, policy p, size_t i, int d)
+{
+	inv *v = &m->iv[i];
+	uint64_t start = v->arrive + m->dev[d].backlog;
+
+	v->est = p == POL_GFN ? learned(m, v->fn, d) : 0;
+	if (!gfn_pq_push(&m->dev[d].q, i, 0, v->deadline, start, v->est))
+		return 0;
+	if (p == POL_GFN) {
+		m->dev[d].backlog += v->est;
+		link_account(m, v, d, 1);
+	}
+	return 1;
 }
 
 static void arrive(sim *m, policy p, size_t i, stats *st)
@@ -352,11 +386,7 @@ static void arrive(sim *m, policy p, size_t i, stats *st)
 		st->refused++;
 		return;
 	}
-	if (p == POL_GFN) {
-		v->est = learned(m, v->fn, d);
-		m->dev[d].backlog += v->est;
-	}
-	if (!gfn_pq_push(&m->dev[d].q, i, 0, v->deadline)) {
+	if (!push(m, p, i, d)) {
 		st->refused++; /* queue full: back-pressure */
 		return;
 	}
@@ -384,9 +414,11 @@ static void run_policy(sim *m, policy p, stats *st)
 		m->dev[d].running = -1;
 		m->dev[d].backlog = 0;
 		m->dev[d].q.n = 0;
+		m->dev[d].q.fifo = 0;
 	}
 	m->rr = 0;
 	memset(m->link_free, 0, sizeof(m->link_free));
+	memset(m->link_bytes, 0, sizeof(m->link_bytes));
 	for (;;) {
 		int d = next_completion(m);
 

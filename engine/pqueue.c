@@ -15,6 +15,7 @@ gfn_status gfn_pq_init(gfn_pqueue *q, size_t cap)
 	q->n = 0;
 	q->cap = cap;
 	q->seq = 0;
+	q->fifo = 0;
 	return GFN_OK;
 }
 
@@ -29,8 +30,8 @@ static int before(const gfn_qent *a, const gfn_qent *b)
 {
 	if (a->prio != b->prio)
 		return a->prio > b->prio;
-	if (a->deadline != b->deadline)
-		return a->deadline < b->deadline;
+	if (a->start != b->start)
+		return a->start < b->start;
 	return a->seq < b->seq;
 }
 
@@ -42,13 +43,26 @@ static void swap(gfn_qent *a, gfn_qent *b)
 	*b = t;
 }
 
-int gfn_pq_push(gfn_pqueue *q, uint64_t id, int32_t prio, uint64_t deadline)
+/* When an entry must start (see pqueue.h); raises q->fifo. */
+static uint64_t must_start(gfn_pqueue *q, uint64_t deadline, uint64_t start,
+                           uint64_t run_ns)
+{
+	uint64_t latest = deadline > run_ns ? deadline - run_ns : 0;
+
+	if (start > q->fifo || !q->n) /* only queued entries need order */
+		q->fifo = start;
+	return latest < q->fifo ? latest : q->fifo;
+}
+
+int gfn_pq_push(gfn_pqueue *q, uint64_t id, int32_t prio, uint64_t deadline,
+                uint64_t start, uint64_t run_ns)
 {
 	size_t i = q->n;
 
 	if (q->n == q->cap)
 		return 0;
-	q->h[i] = (gfn_qent){id, deadline, q->seq++, prio};
+	q->h[i] = (gfn_qent){id, must_start(q, deadline, start, run_ns),
+	                     q->seq++, prio};
 	q->n++;
 	while (i && before(&q->h[i], &q->h[(i - 1) / 2])) {
 		swap(&q->h[i], &q->h[(i - 1) / 2]);

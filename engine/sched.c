@@ -215,14 +215,18 @@ static int place(gfn_engine *e, gfn_job *j, unsigned start, uint64_t *finish)
 static void push_job(gfn_engine *e, gfn_job *j, int i)
 {
 	gfn_dev *d = &e->devs[i];
+	uint64_t start;
 
 	j->dev = i;
 	j->link_dst = (int8_t)d->info.numa_node;
 	link_account(e, j, j->link_dst, 1);
 	j->est_ns = expected_ns(e, j->fn, i);
-	atomic_fetch_add_explicit(&d->backlog_ns, j->est_ns,
-	                          memory_order_relaxed);
-	gfn_pq_push(&d->q, gfn__job_id(j), j->prio, j->deadline);
+	/* Where it would start in arrival order: now + what is ahead. */
+	start = gfn__now_ns() + atomic_fetch_add_explicit(&d->backlog_ns,
+	                                                  j->est_ns,
+	                                                  memory_order_relaxed);
+	gfn_pq_push(&d->q, gfn__job_id(j), j->prio, j->deadline, start,
+	            j->est_ns);
 	atomic_fetch_add(&d->count, 1);
 }
 

@@ -413,8 +413,8 @@ static int one_device(gfn_engine *e, gfn_function fn, size_t d, const split *s,
 		return -1;
 	st = run_device(e, fn, d, info.name, s, o, &r);
 	if (st == GFN_ENODEV && r.n_lat == 0) {
-		printf("%-12s skipped: the model's ops run on CPU devices only "
-		       "so far\n",
+		printf("%-12s skipped: the model cannot run there (no "
+		       "GEMM for this backend)\n",
 		       info.name);
 		free(r.lat_ns);
 		return 1;
@@ -429,10 +429,13 @@ static int one_device(gfn_engine *e, gfn_function fn, size_t d, const split *s,
 	     one_batch(e, fn, d, info.name, s) == 1;
 	if (gfn_model_get_device_info(e, fn, d, &mi) == GFN_OK)
 		printf("%-12s weights %s there: %zu bytes, uploaded %llu "
-		       "time(s), evicted %llu\n",
+		       "time(s), evicted %llu; CUDA graphs %llu, replays "
+		       "%llu\n",
 		       "", mi.warm ? "warm" : "cold", mi.bytes,
 		       (unsigned long long)mi.uploads,
-		       (unsigned long long)mi.evictions);
+		       (unsigned long long)mi.evictions,
+		       (unsigned long long)mi.graphs,
+		       (unsigned long long)mi.replays);
 	free(r.lat_ns);
 	return ok;
 }

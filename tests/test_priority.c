@@ -1,7 +1,8 @@
 /*
- * test_priority.c - queue order by priority then earliest deadline,
- * deadlines refused at submission or ended before running, and the
- * per-tenant limits (invocations in flight, device memory).
+ * test_priority.c - queue order by priority, then by when each must start
+ * (arrival order unless a deadline needs an earlier start), deadlines
+ * refused at submission or ended before running, and the per-tenant
+ * limits (invocations in flight, device memory).
  */
 #include "test.h"
 
@@ -9,6 +10,7 @@
 #include <stdatomic.h>
 
 #include "engine/engine.h"
+#include "engine/pqueue.h"
 
 #define MAXRUN 256
 
@@ -98,7 +100,8 @@ static void prio_order(void)
 	fn = reg_tag(h.e);
 	for (int k = 0; k < 10; k++) /* low priority, first in */
 		ASSERT_OK(submit(h.e, fn, 100 + k, 0, 0, 0, &f[k]));
-	for (int k = 0; k < 10; k++) /* high priority, later deadlines first */
+	for (int k = 0; k < 10; k++) /* high priority, later deadlines first
+	                                (all far: arrival order keeps them) */
 		ASSERT_OK(submit(h.e, fn, 200 + k, 5, far - (uint64_t)k * 1000,
 		                 0, &f[10 + k]));
 	for (int k = 0; k < 10; k++) /* middle priority */
@@ -106,12 +109,78 @@ static void prio_order(void)
 	release_all(&h, f, 30);
 	ASSERT_EQ(atomic_load(&nrun), 30);
 	for (int k = 0; k < 10; k++) {
-		ASSERT_EQ(order[k],
-		          209 - k); /* priority 5, earliest deadline */
+		ASSERT_EQ(order[k], 200 + k);      /* priority 5, FIFO */
 		ASSERT_EQ(order[10 + k], 300 + k); /* priority 1, FIFO */
 		ASSERT_EQ(order[20 + k], 100 + k); /* priority 0, FIFO */
 	}
 	gfn_engine_destroy(h.e);
+}
+
+/* Jobs without a deadline are not overtaken by later ones with (far)
+   deadlines: earliest-deadline order would run them last, forever if
+   deadline work kept coming. */
+static void deadline_no_starve(void)
+{
+	struct held h;
+	gfn_config cfg;
+	gfn_function fn;
+	gfn_future f[11];
+	uint64_t far = gfn_clock_ns() + 60ull * 1000000000ull;
+
+	gfn_config_init(&cfg);
+	hold(&h, &cfg);
+	fn = reg_tag(h.e);
+	ASSERT_OK(submit(h.e, fn, 0, 0, 0, 0, &f[0]));
+	for (int k = 1; k <= 10; k++)
+		ASSERT_OK(submit(h.e, fn, k, 0, far - (uint64_t)k * 1000000, 0,
+		                 &f[k]));
+	release_all(&h, f, 11);
+	ASSERT_EQ(atomic_load(&nrun), 11);
+	for (int k = 0; k <= 10; k++)
+		ASSERT_EQ(order[k], k);
+	gfn_engine_destroy(h.e);
+}
+
+static uint64_t pop_id(gfn_pqueue *q)
+{
+	gfn_qent e;
+
+	ASSERT(gfn_pq_pop(q, &e));
+	return e.id;
+}
+
+/* The queue itself: arrival order unless a deadline needs an earlier
+   start, in which case the entry goes just ahead of those that can wait;
+   priority first; arrival order kept when backlog estimates shrink. */
+static void queue_must_start(void)
+{
+	gfn_pqueue q;
+	gfn_qent e;
+
+	ASSERT_OK(gfn_pq_init(&q, 16));
+	/* id, prio, deadline, start in arrival order, run time */
+	ASSERT(gfn_pq_push(&q, 1, 0, UINT64_MAX, 100, 10));
+	ASSERT(gfn_pq_push(&q, 2, 0, UINT64_MAX, 110, 10));
+	ASSERT(gfn_pq_push(&q, 3, 0, 1000, 120, 10));       /* can wait */
+	ASSERT(gfn_pq_push(&q, 4, 0, 125, 130, 10));        /* start by 115 */
+	ASSERT(gfn_pq_push(&q, 5, 0, 50, 140, 10));         /* start by 40 */
+	ASSERT(gfn_pq_push(&q, 6, 0, UINT64_MAX, 90, 10));  /* shrank */
+	ASSERT(gfn_pq_push(&q, 7, 1, UINT64_MAX, 150, 10)); /* priority */
+	ASSERT_EQ(pop_id(&q), 7);
+	ASSERT_EQ(pop_id(&q), 5);
+	ASSERT_EQ(pop_id(&q), 1);
+	ASSERT_EQ(pop_id(&q), 2);
+	ASSERT_EQ(pop_id(&q), 4);
+	ASSERT_EQ(pop_id(&q), 3);
+	ASSERT_EQ(pop_id(&q), 6);
+	ASSERT(!gfn_pq_pop(&q, &e));
+	/* Emptied: arrival order starts again from the backlog now. */
+	ASSERT(gfn_pq_push(&q, 8, 0, UINT64_MAX, 20, 10));
+	/* 140 kept from before would put this ahead of 8 (35 < 140). */
+	ASSERT(gfn_pq_push(&q, 9, 0, 45, 30, 10));
+	ASSERT_EQ(pop_id(&q), 8);
+	ASSERT_EQ(pop_id(&q), 9);
+	gfn_pq_fini(&q);
 }
 
 static void deadline_admission(void)
@@ -296,6 +365,8 @@ static void bad_limits(void)
 int main(void)
 {
 	TEST_RUN(prio_order);
+	TEST_RUN(deadline_no_starve);
+	TEST_RUN(queue_must_start);
 	TEST_RUN(deadline_admission);
 	TEST_RUN(deadline_before_run);
 	TEST_RUN(tenant_inflight);
