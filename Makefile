@@ -7,6 +7,8 @@
 #   make test-asan    ASan+UBSan build in build-asan/ and its ctest
 #   make test-tsan    TSan build in build-tsan/ and its ctest
 #   make bench        build, run build/bench/gfn-bench overhead
+#   make bench-model  build, make build/ort-venv (onnxruntime from PyPI,
+#                     bench/ort-requirements.txt), run gfn-bench model
 #   make install      build, cmake --install build --prefix $(PREFIX)
 #   make format       clang-format -i every .c/.h of the project
 #   make format-check fail if clang-format would change a file
@@ -61,7 +63,7 @@ define cmake_build
 	$(CMAKE) --build $(1) -j $(JOBS)
 endef
 
-.PHONY: all deps build run test test-asan test-tsan bench install \
+.PHONY: all deps build run test test-asan test-tsan bench bench-model install \
 	format format-check clean help
 
 all: build
@@ -108,6 +110,16 @@ bench: build
 	@test -x $(BUILD_DIR)/bench/gfn-bench || \
 		{ echo "make bench: $(BUILD_DIR)/bench/gfn-bench was not built" >&2; exit 1; }
 	./$(BUILD_DIR)/bench/gfn-bench overhead
+
+# gfn against onnxruntime on the same models (docs/models.md, Benchmarks).
+# BENCH_FLAGS: extra gfn-bench options, e.g. "--threads 2 --json".
+ORT_VENV := $(BUILD_DIR)/ort-venv
+BENCH_FLAGS ?=
+bench-model: deps build
+	@test -x $(ORT_VENV)/bin/python3 || python3 -m venv $(ORT_VENV)
+	$(ORT_VENV)/bin/python3 -m pip install -q -r bench/ort-requirements.txt
+	$(ORT_VENV)/bin/python3 scripts/export_onnx.py --out $(BUILD_DIR)/onnx
+	./$(BUILD_DIR)/bench/gfn-bench model --peer $(ORT_VENV)/bin/python3 $(BENCH_FLAGS)
 
 install: build
 	$(CMAKE) --install $(BUILD_DIR) --prefix $(PREFIX)

@@ -19,12 +19,21 @@
 #include <stdio.h>
 
 #define BENCH_MAX_RESULTS 32 /* results one scenario may report */
+/* A run function's answer when its hardware is absent: gfn-bench exits
+   with it (ctest's SKIP_RETURN_CODE) and prints no report. */
+#define BENCH_SKIP 77
 
 /* Options from the command line, shared by every scenario. */
 typedef struct bench_opts {
-	int json;       /* print one JSON object on stdout */
-	int repeats;    /* how many times to repeat each timed case */
-	double seconds; /* target length of one repeat */
+	int json;           /* print one JSON object on stdout */
+	int repeats;        /* how many times to repeat each timed case */
+	double seconds;     /* target length of one repeat */
+	int quick;          /* a smoke run: each scenario shortens itself */
+	int threads;        /* compute threads a scenario may use (model) */
+	const char *peer;   /* python that runs a baseline peer; "none": no
+	                       peer; NULL: the scenario's default (model) */
+	const char *models; /* model directories; NULL: tests/models */
+	const char *markdown; /* also write the report as markdown here */
 } bench_opts;
 
 /*
@@ -49,8 +58,9 @@ typedef struct bench_result {
 
 /* Everything one scenario reports. */
 typedef struct bench_report {
-	const char *bench;                       /* scenario name */
-	size_t n;                                /* results used */
+	const char *bench; /* scenario name */
+	const char *meta;  /* one JSON object printed as "meta", or NULL */
+	size_t n;          /* results used */
 	bench_result results[BENCH_MAX_RESULTS]; /* in the order added */
 } bench_report;
 
@@ -101,9 +111,24 @@ void bench_print_table(FILE *f, const bench_report *r);
 /* Print the report as one JSON object (and a newline) to f. */
 void bench_print_json(FILE *f, const bench_report *r);
 
+/* Print the report as a markdown section (a table) to f. */
+void bench_print_markdown(FILE *f, const bench_report *r);
+
 /* ---- scenarios ----------------------------------------------------------- */
 
 /* bench_overhead.c: engine cost of a null CPU kernel vs a direct call. */
 int bench_overhead_run(const bench_opts *opts, bench_report *report);
+
+/* bench_model.c: model functions against onnxruntime, and batching. */
+int bench_model_run(const bench_opts *opts, bench_report *report);
+
+/* bench_cuda.c: the engine on a CUDA device vs the driver called
+   directly; BENCH_SKIP without a CUDA device. */
+int bench_cuda_run(const bench_opts *opts, bench_report *report);
+
+/* The hidden subcommand the cuda scenario runs as a fresh process to
+   time a cold first call: gfn-bench BENCH_CUDA_CHILD DEVICE. */
+#define BENCH_CUDA_CHILD "__cuda-cold-child"
+int bench_cuda_child(int argc, char **argv);
 
 #endif /* GFN_BENCH_H */

@@ -194,5 +194,48 @@ void bench_print_json(FILE *f, const bench_report *r)
 			fprintf(f, ", ");
 		json_result(f, &r->results[i]);
 	}
-	fprintf(f, "]}\n");
+	fprintf(f, "]");
+	/* meta is already JSON: what the scenario ran against (versions,
+	   which baselines were present). */
+	if (r->meta)
+		fprintf(f, ", \"meta\": %s", r->meta);
+	fprintf(f, "}\n");
+}
+
+/* ---- markdown ------------------------------------------------------------ */
+
+static void md_row(FILE *f, const bench_result *res)
+{
+	char v[32], p50[32], p99[32], bl[32], ratio[32];
+
+	fprintf(f, "| %s | %s | %s %s | %s | %s | ", res->case_name,
+	        res->metric, fmt_num(v, sizeof(v), res->value), res->unit,
+	        fmt_num(p50, sizeof(p50), res->p50),
+	        fmt_num(p99, sizeof(p99), res->p99));
+	if (res->baseline_name)
+		fprintf(f, "%s = %s", res->baseline_name,
+		        fmt_num(bl, sizeof(bl), res->baseline_value));
+	else
+		fprintf(f, "-");
+	fprintf(f, " | %s | ", fmt_num(ratio, sizeof(ratio), res->ratio));
+	if (res->goal)
+		fprintf(f, "%s: **%s**", res->goal,
+		        res->goal_met ? "met" : "MISSED");
+	else
+		fprintf(f, "-");
+	fprintf(f, " |\n");
+}
+
+void bench_print_markdown(FILE *f, const bench_report *r)
+{
+	size_t i;
+
+	fprintf(f, "### gfn-bench %s\n\n", r->bench);
+	fprintf(f, "| case | metric | value | p50 | p99 | baseline | ratio "
+	           "| goal |\n|---|---|---|---|---|---|---|---|\n");
+	for (i = 0; i < r->n; i++)
+		md_row(f, &r->results[i]);
+	if (r->meta)
+		fprintf(f, "\nmeta: `%s`\n", r->meta);
+	fputc('\n', f);
 }

@@ -39,6 +39,7 @@ struct gfn_mgraphs {
 	entry e[ENTRIES];
 	uint64_t tick;
 	uint64_t recorded, replayed; /* for tests and reports */
+	int off;                     /* recording failed once: run directly */
 };
 
 gfn_mgraphs *gfn__mgraphs_new(void)
@@ -110,27 +111,30 @@ static entry *claim(gfn_mgraphs *t, gfn_bqueue *q, const uint64_t *key,
 	return best;
 }
 
-/* Record the launches arg's enqueue makes on q as a graph, then run it.
-   Where the driver has no graphs, run them directly. */
+/*
+ * Record the launches enqueue(arg) makes on q as *g, then run it. Where
+ * the driver has no graphs, or recording fails (a call the capture
+ * refused: nothing of it ran), run them directly: *g stays NULL.
+ */
 static gfn_status record(gfn_bqueue *q, gfn_status (*enqueue)(void *),
                          void *arg, gfn_cuda_graph **g)
 {
 	gfn_status s = gfn_cuda_graph_begin(q), s2;
 
-	if (s == GFN_ENOTSUP)
-		return enqueue(arg);
+	*g = NULL;
 	if (s != GFN_OK)
-		return s;
+		return enqueue(arg);
 	s = enqueue(arg);
 	s2 = gfn_cuda_graph_end(q, g); /* ends the capture either way */
-	if (s != GFN_OK) {
-		gfn_cuda_graph_destroy(*g);
-		*g = NULL;
-		return s;
-	}
-	if (s2 != GFN_OK)
-		return s2;
-	return gfn_cuda_graph_launch(q, *g);
+	if (s == GFN_OK && s2 == GFN_OK)
+		return gfn_cuda_graph_launch(q, *g);
+	gfn__log(GFN_LOG_WARN,
+	         "CUDA graph not recorded (%s): launching "
+	         "directly",
+	         gfn_error_detail());
+	gfn_cuda_graph_destroy(*g);
+	*g = NULL;
+	return enqueue(arg);
 }
 
 gfn_status gfn__mgraphs_run(gfn_mgraphs *t, gfn_bqueue *q, const uint64_t *key,
@@ -143,7 +147,7 @@ gfn_status gfn__mgraphs_run(gfn_mgraphs *t, gfn_bqueue *q, const uint64_t *key,
 	gfn_status s;
 
 	pthread_mutex_lock(&t->lock);
-	e = claim(t, q, key, nkey, &fresh);
+	e = t->off ? NULL : claim(t, q, key, nkey, &fresh);
 	if (e && fresh) { /* seen for the first time: remember it */
 		old = e->g;
 		e->g = NULL;
@@ -170,6 +174,8 @@ gfn_status gfn__mgraphs_run(gfn_mgraphs *t, gfn_bqueue *q, const uint64_t *key,
 		e->g = g;
 		g = NULL;
 		t->recorded++;
+	} else if (!g) {
+		t->off = 1; /* recording failed: never try again here */
 	}
 	pthread_mutex_unlock(&t->lock);
 	gfn_cuda_graph_destroy(g); /* only when it was not kept */

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "runtime/util.h"
 
@@ -333,8 +334,13 @@ gfn_status gfn__st_parse(const void *buf, size_t len, gfn_st_file *f)
 static gfn_status read_all(FILE *fp, const char *path, unsigned char **buf,
                            size_t *len)
 {
+	struct stat st;
 	long end;
 
+	/* A directory opens too (a manifest may name "." or ".."), and its
+	   "size" from ftell is LONG_MAX: only a regular file is read. */
+	if (fstat(fileno(fp), &st) != 0 || !S_ISREG(st.st_mode))
+		return gfn__fail(GFN_EINVAL, "%s is not a regular file", path);
 	if (fseek(fp, 0, SEEK_END) != 0 || (end = ftell(fp)) < 0 ||
 	    fseek(fp, 0, SEEK_SET) != 0)
 		return gfn__fail(GFN_ESYS, "%s: cannot seek: %s", path,

@@ -4,7 +4,8 @@
  * and the kernel cache, a CUDA graph, cuBLAS GEMM against a CPU
  * reference, and a real fault: a kernel that stores to an illegal
  * address fails its invocation with GFN_EDEVICE, the device is reset (or
- * retired) and the engine's other devices keep working. Exits 77 (ctest
+ * retired) and the engine's other devices keep working. And the digits
+ * model on each GPU against scikit-learn, replayed as a CUDA graph. Exits 77 (ctest
  * SKIP) where the backend reports no CUDA device.
  */
 #include "test.h"
@@ -12,7 +13,10 @@
 #include "cuda_launch.h"
 
 #include <gfn/gfn_builtins.h>
+#include <gfn/gfn_model.h>
 #include <math.h>
+#include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "kernels/builtins.h"
@@ -457,6 +461,91 @@ static void test_fault(void)
 	gfn_engine_destroy(e);
 }
 
+/* ---- models on the GPU -------------------------------------------------------------- */
+
+static void *slurp(const char *path, size_t *bytes)
+{
+	FILE *fp = fopen(path, "rb");
+	long len;
+	void *p;
+
+	if (!fp)
+		test_fail(__FILE__, __LINE__, "cannot open %s", path);
+	fseek(fp, 0, SEEK_END);
+	len = ftell(fp);
+	rewind(fp);
+	p = malloc((size_t)len + 1);
+	ASSERT_NOT_NULL(p);
+	ASSERT_EQ(fread(p, 1, (size_t)len, fp), (size_t)len);
+	fclose(fp);
+	*bytes = (size_t)len;
+	return p;
+}
+
+/* The whole digits split on device dev; probabilities into out. */
+static void digits_on(gfn_engine *e, gfn_function fn, int dev, const float *x,
+                      size_t rows, float *out)
+{
+	int64_t shape[2] = {(int64_t)rows, 64};
+	gfn_object in = test_make_f32(e, x, 2, shape), res;
+	gfn_invocation inv = {.fn = fn, .n_inputs = 1, .inputs = &in};
+	gfn_future f;
+	size_t n;
+
+	inv.devices = 1ull << dev;
+	ASSERT_OK(gfn_invoke(e, &inv, &f));
+	ASSERT_OK(gfn_future_wait(e, f, -1));
+	ASSERT_OK(gfn_future_outputs(e, f, &res, 1, &n));
+	test_read_f32(e, res, out, rows * 10);
+	test_drop(e, res);
+	ASSERT_OK(gfn_future_release(e, f));
+	test_drop(e, in);
+}
+
+/* The scikit-learn digits MLP on each GPU: every run of the held-out
+   split within 1e-5 of predict_proba (weights uploaded once, kernels from
+   the fatbin, GEMM by cuBLAS), run, then recorded as a CUDA graph, then
+   replayed. */
+static void test_models(void)
+{
+	gfn_engine *e = engine("");
+	size_t bx, bp;
+	float *x = slurp(GFN_MODELS_DIR "/digits/test_x.f32", &bx);
+	float *ref = slurp(GFN_MODELS_DIR "/digits/ref_proba.f32", &bp);
+	size_t rows = bx / 256;
+	float *got = malloc(bp);
+	gfn_model_device_info info;
+	gfn_function fn;
+
+	ASSERT_OK(gfn_function_register_model(e, GFN_MODELS_DIR "/digits",
+	                                      "digits", &fn));
+	for (int k = 0; k < ncuda; k++) {
+		double worst = 0;
+
+		for (int round = 0; round < 5; round++) {
+			memset(got, 0, bp);
+			digits_on(e, fn, cuda_dev[k], x, rows, got);
+			for (size_t i = 0; i < rows * 10; i++)
+				worst = fmax(worst, fabs(got[i] - ref[i]));
+			ASSERT_LE(worst, 1e-5);
+		}
+		ASSERT_OK(gfn_model_get_device_info(e, fn, (size_t)cuda_dev[k],
+		                                    &info));
+		printf("# digits on device %d: max |gfn - sklearn| %.3g, "
+		       "%llu graph(s), %llu replays\n",
+		       cuda_dev[k], worst, (unsigned long long)info.graphs,
+		       (unsigned long long)info.replays);
+		ASSERT_U64_EQ(info.uploads, 1);
+		ASSERT_U64_EQ(info.graphs, 1);
+		ASSERT_U64_EQ(info.replays, 3);
+	}
+	ASSERT_OK(gfn_model_unregister(e, fn));
+	gfn_engine_destroy(e);
+	free(x);
+	free(ref);
+	free(got);
+}
+
 int main(void)
 {
 	gfn_engine *e = engine("");
@@ -471,6 +560,7 @@ int main(void)
 	TEST_RUN(test_user_ptx);
 	TEST_RUN(test_cuda_c);
 	TEST_RUN(test_ops_level);
+	TEST_RUN(test_models);
 	TEST_RUN(test_fault); /* last: it resets the device */
 	return 0;
 }

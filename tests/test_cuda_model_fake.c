@@ -9,7 +9,8 @@
  * everything. The committed models must match their references through
  * the embedded fatbin's kernel names, the engine's staging, the warm
  * weights in device memory, and CUDA graphs recorded on the second
- * sighting of a shape and replayed after; nothing may leak.
+ * sighting of a shape and replayed after, or run directly when the
+ * capture fails; nothing may leak.
  */
 #include "test.h"
 
@@ -343,6 +344,47 @@ static void test_digits_embed(void)
 	free(got_best);
 }
 
+/* A capture the driver breaks (a launch refused while recording): the
+   invocation still runs right, directly, and that model stops recording
+   on that device. */
+static void test_record_fails(void)
+{
+	size_t bin, bf, bi;
+	int32_t *ids = slurp(GFN_MODELS_DIR "/embed/input.bin", &bin);
+	float *score = slurp(GFN_MODELS_DIR "/embed/ref_score.bin", &bf);
+	int32_t *best = slurp(GFN_MODELS_DIR "/embed/ref_best.bin", &bi);
+	int64_t shape[2] = {(int64_t)(bi / 4), 4};
+	float *got = malloc(bf);
+	int32_t *got_best = malloc(bi);
+	void *outs[2] = {got, got_best};
+	size_t sizes[2] = {bf, bi};
+	gfn_model_device_info info;
+	gfn_function fn;
+
+	ASSERT_OK(gfn_function_register_model(eng, GFN_MODELS_DIR "/embed",
+	                                      "embed", &fn));
+	for (int round = 0; round < 4; round++) {
+		if (round == 1) { /* the round that records */
+			pthread_mutex_lock(&fake.lock);
+			fake.launch_result = CUDA_ERROR_INVALID_VALUE;
+			pthread_mutex_unlock(&fake.lock);
+		}
+		memset(got, 0, bf);
+		invoke(fn, GFN_I32, 2, shape, ids, 2, outs, sizes);
+		near(got, score, bf / 4, 1e-5, "embed, recording refused");
+		ASSERT_EQ(memcmp(got_best, best, bi), 0);
+	}
+	ASSERT_OK(gfn_model_get_device_info(eng, fn, 0, &info));
+	ASSERT_U64_EQ(info.graphs, 0);
+	ASSERT_U64_EQ(info.replays, 0);
+	ASSERT_OK(gfn_model_unregister(eng, fn));
+	free(ids);
+	free(score);
+	free(best);
+	free(got);
+	free(got_best);
+}
+
 int main(void)
 {
 	gfn_cublas_api t = {b_create, b_destroy, b_set_stream, b_sgemm};
@@ -359,6 +401,7 @@ int main(void)
 	eng = test_engine_with(&cfg);
 	test_cnn_graphs();
 	test_digits_embed();
+	test_record_fails();
 	gfn_engine_destroy(eng);
 	ASSERT_EQ(handles, 0);
 	ASSERT(!fake_leaks());
