@@ -47,8 +47,7 @@ static int run_node(const gfn_model *m, const gfn_mnode *n, size_t rows,
 		               last_dim(x), n->trans_b);
 		break;
 	case GFN_OP_BIAS_ADD:
-		memcpy(o, a, all * sizeof *o);
-		gfn__op_bias_add(o, b, rows * n->outer, n->c, n->inner);
+		gfn__op_bias_add(a, b, o, rows * n->outer, n->c, n->inner);
 		break;
 	case GFN_OP_RELU:
 		gfn__op_relu(a, o, all);
@@ -160,9 +159,9 @@ int gfn__model_run(const gfn_model *m, const float *w, size_t rows,
 	float *arena;
 	int rc = 0;
 
-	if (rows && m->arena_row > (SIZE_MAX / 8 - m->scratch) / rows)
+	if (rows && m->arena_row + m->scratch > SIZE_MAX / 8 / rows)
 		return 1;
-	floats = m->arena_row * rows + m->scratch;
+	floats = (m->arena_row + m->scratch) * rows;
 	p = thread_scratch(ptrs + floats * sizeof(float) + 1);
 	if (!p)
 		return 1;
@@ -295,8 +294,6 @@ static gfn_status build(gfn_model *m, const char *dir)
 
 	if (s == GFN_OK)
 		s = gfn__model_build(m, text, dir);
-	if (s == GFN_OK)
-		gfn__model_dev_plan(m);
 	free(text);
 	return s;
 }

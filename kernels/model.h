@@ -99,10 +99,8 @@ typedef struct gfn_model {
 	gfn_model_warm warm[GFN_MODEL_MAX_DEVICES]; /* guarded by the lock
 	                                               of model_warm.c */
 	size_t arena_row; /* scratch floats per batch row */
-	size_t scratch;   /* extra floats: im2col of one image */
-	size_t dev_row;   /* device scratch floats per batch row
-	                           beyond arena_row: a convolution's im2col
-	                           and GEMM result for the whole batch */
+	size_t scratch;   /* extra scratch floats per batch row: a
+	                     convolution's im2col and GEMM result */
 	struct gfn_model_dk *dk[GFN_MODEL_MAX_DEVICES]; /* each device's
 	                                  graph-op kernels (model_dev.c) */
 	struct gfn_model *next; /* the list of registered models */
@@ -195,8 +193,6 @@ void gfn__model_dk_counts(struct gfn_model_dk *dk, uint64_t *graphs,
 
 /* The device program that runs m's graph on OpenCL and CUDA devices. */
 extern const gfn_devfn gfn__model_devfn;
-/* Size what m needs on devices (dev_row); after gfn__model_build. */
-void gfn__model_dev_plan(gfn_model *m);
 
 void gfn__model_free(gfn_model *m);
 

@@ -69,23 +69,6 @@ typedef struct gfn_model_dk {
 
 /* ---- planning --------------------------------------------------------- */
 
-void gfn__model_dev_plan(gfn_model *m)
-{
-	m->dev_row = 0;
-	for (size_t i = 0; i < m->n_nodes; i++) {
-		const gfn_mnode *n = &m->nodes[i];
-		const gfn_conv_geom *g = &n->geom;
-		size_t oc, need;
-
-		if (n->op != GFN_OP_CONV2D)
-			continue;
-		oc = (size_t)m->tensors[n->out].shape[0];
-		need = (g->c * g->kh * g->kw + oc) * g->oh * g->ow;
-		if (need > m->dev_row)
-			m->dev_row = need;
-	}
-}
-
 /* An embedding whose ids are not a function input cannot be checked on
    the host before it runs: such a model runs on the CPU only. */
 static int runs_on_devices(const gfn_model *m)
@@ -571,11 +554,11 @@ static void run_done(void *arg, gfn_status s)
 static gfn_status scratch(const gfn_model *m, gfn_devrun *r, size_t rows,
                           const gfn_bmem **out)
 {
-	size_t floats = (m->arena_row + m->dev_row) * rows;
+	size_t floats = (m->arena_row + m->scratch) * rows;
 	gfn_dblock *b;
 	gfn_status s;
 
-	if (rows && m->arena_row + m->dev_row > SIZE_MAX / 8 / rows)
+	if (rows && m->arena_row + m->scratch > SIZE_MAX / 8 / rows)
 		return gfn__fail(GFN_ENOMEM, "batch of %zu too large", rows);
 	s = gfn_devmem_alloc(r->pool, floats ? floats * sizeof(float) : 4, &b);
 	if (s != GFN_OK)

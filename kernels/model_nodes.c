@@ -252,8 +252,8 @@ static gfn_status infer_conv(gfn_model *m, const cJSON *j, gfn_mnode *n,
 	s = window(j, 1, g, "conv2d");
 	if (s != GFN_OK)
 		return s;
-	if (gfn__op_conv2d_scratch(g) > m->scratch)
-		m->scratch = gfn__op_conv2d_scratch(g);
+	if (gfn__op_conv2d_scratch(g, (size_t)w->shape[0]) > m->scratch)
+		m->scratch = gfn__op_conv2d_scratch(g, (size_t)w->shape[0]);
 	*o = (out_desc){
 	        GFN_F32, 3, {w->shape[0], (int64_t)g->oh, (int64_t)g->ow}};
 	return GFN_OK;

@@ -16,10 +16,11 @@
 void gfn__op_matmul(const float *a, const float *b, float *c, size_t m,
                     size_t n, size_t k, int trans_b);
 
-/* x[outer, c, inner] += bias[c]: channel c of every row. inner = 1 for a
-   bias over the last axis, H*W for NCHW channels. In place. */
-void gfn__op_bias_add(float *x, const float *bias, size_t outer, size_t c,
-                      size_t inner);
+/* out[outer, c, inner] = x + bias[c]: channel c of every row. inner = 1
+   for a bias over the last axis, H*W for NCHW channels. In place is
+   allowed (out == x). */
+void gfn__op_bias_add(const float *x, const float *bias, float *out,
+                      size_t outer, size_t c, size_t inner);
 
 /* Element-wise activations; in place is allowed (out == x). */
 void gfn__op_relu(const float *x, float *out, size_t n);
@@ -45,11 +46,14 @@ typedef struct gfn_conv_geom {
 /* Fill oh and ow; 0 when the window does not fit. */
 int gfn__conv_geom_finish(gfn_conv_geom *g);
 
-/* Floats of im2col scratch one image of conv2d needs. */
-size_t gfn__op_conv2d_scratch(const gfn_conv_geom *g);
+/* Floats of scratch conv2d needs per image of the batch: its columns of
+   the im2col matrix and of the GEMM's result, and its pixels. */
+size_t gfn__op_conv2d_scratch(const gfn_conv_geom *g, size_t oc);
 
 /* out[n, oc, oh, ow] = conv of x[n, c, h, w] with w[oc, c, kh, kw] (+ b[oc]
-   when b is not NULL): im2col into scratch, then one GEMM per image. */
+   when b is not NULL): the whole batch im2col'ed into one [c*kh*kw,
+   n*oh*ow] matrix in scratch (n * gfn__op_conv2d_scratch floats), one
+   GEMM, and the result reordered to [n, oc, oh*ow] with the bias. */
 void gfn__op_conv2d(const float *x, const float *w, const float *b, float *out,
                     size_t n, size_t oc, const gfn_conv_geom *g,
                     float *scratch);

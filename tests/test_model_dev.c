@@ -660,14 +660,20 @@ static void test_batching(void)
 
 	ASSERT_OK(gfn_function_register_model(eng, GFN_MODELS_DIR "/digits",
 	                                      "digits", &fn));
-	for (int i = 0; i < N; i++) {
-		gfn_invocation inv = {.fn = fn, .n_inputs = 1};
+	gfn_invocation inv[N];
+	size_t accepted;
 
+	/* All made first and submitted in one call: they wait together
+	   (one at a time, a fast device could take each alone). */
+	for (int i = 0; i < N; i++) {
 		in[i] = digits_input(1);
-		inv.inputs = &in[i];
-		inv.devices = 1ull << cl_devs[0];
-		ASSERT_OK(gfn_invoke(eng, &inv, &f[i]));
+		inv[i] = (gfn_invocation){.fn = fn,
+		                          .n_inputs = 1,
+		                          .inputs = &in[i],
+		                          .devices = 1ull << cl_devs[0]};
 	}
+	ASSERT_OK(gfn_invoke_many(eng, inv, N, f, &accepted));
+	ASSERT_EQ(accepted, N);
 	for (int i = 0; i < N; i++) {
 		gfn_object res;
 		gfn_object_view v;
