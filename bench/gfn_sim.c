@@ -18,7 +18,8 @@
  * deadline: arrival + 2 ms + 10 x its run time.
  *
  * Policies: gfn (finish-time estimate with learned run times, admission
- * and before-run deadline checks, as in the engine), round_robin,
+ * and before-run deadline checks, and work stealing by a device that
+ * falls idle, as in the engine), round_robin,
  * least_loaded (shortest queue) and locality_only (shortest queue among
  * the devices on the input's node). The others run everything, late or
  * not. A deadline miss is an invocation refused, dropped, or finished
@@ -215,6 +216,17 @@ static uint64_t learned(const sim *m, int f, int d)
 	return best ? best : 20000;
 }
 
+/* What the engine tracks (sched.c link_account): the input bytes of
+   every invocation queued or running that crosses each link. */
+static const uint64_t (*link_snapshot(
+        const sim *m, uint64_t q[][GFN_PLACE_MAX_NODES]))[GFN_PLACE_MAX_NODES]
+{
+	for (int a = 0; a < m->nnodes && a < GFN_PLACE_MAX_NODES; a++)
+		for (int b = 0; b < m->nnodes && b < GFN_PLACE_MAX_NODES; b++)
+			q[a][b] = m->link_bytes[a][b];
+	return (const uint64_t(*)[GFN_PLACE_MAX_NODES])q;
+}
+
 /* gfn: the engine's own decision; -1 when it cannot make the deadline. */
 static int choose_gfn(sim *m, inv *v, uint64_t now)
 {
@@ -222,14 +234,8 @@ static int choose_gfn(sim *m, inv *v, uint64_t now)
 	uint64_t bytes = m->fn[v->fn].bytes, finish;
 	uint64_t q[GFN_PLACE_MAX_NODES][GFN_PLACE_MAX_NODES] = {{0}};
 	gfn_place_in in = {1, &v->node, &bytes, m->o->link_gbs,
-	                   (const uint64_t(*)[GFN_PLACE_MAX_NODES])q};
+	                   link_snapshot(m, q)};
 	int d;
-
-	/* What the engine tracks (sched.c link_account): the input bytes
-	   of every invocation queued or running that crosses each link. */
-	for (int a = 0; a < m->nnodes && a < GFN_PLACE_MAX_NODES; a++)
-		for (int b = 0; b < m->nnodes && b < GFN_PLACE_MAX_NODES; b++)
-			q[a][b] = m->link_bytes[a][b];
 
 	for (int i = 0; i < m->ndev; i++) {
 		pd[i].ok = 1;
@@ -336,7 +342,7 @@ static uint64_t start_at(sim *m, const inv *v, int dnode, uint64_t now,
 }
 
 /* Start the next queued invocation on d at now (gfn drops hopeless ones). */
-static void start_next(sim *m, policy p, int d, uint64_t now, stats *st)
+static void pop_next(sim *m, policy p, int d, uint64_t now, stats *st)
 {
 	dev_state *ds = &m->dev[d];
 	gfn_qent e;
@@ -354,6 +360,57 @@ static void start_next(sim *m, policy p, int d, uint64_t now, stats *st)
 	}
 }
 
+static int push(sim *m, policy p, size_t i, int d, uint64_t now);
+
+/*
+ * Work stealing as the engine's idle worker does it (engine/steal.c):
+ * idle device d looks at the first GFN_STEAL_SCAN entries of every other
+ * queue and takes the one gfn__steal_pick chooses, with its backlog and
+ * link bytes. Returns 1 when it took one.
+ */
+static int steal(sim *m, int d, uint64_t now)
+{
+	gfn_steal_cand c[MAX_DEV * GFN_STEAL_SCAN];
+	int from[MAX_DEV * GFN_STEAL_SCAN], n = 0, k;
+	size_t pos[MAX_DEV * GFN_STEAL_SCAN];
+	uint64_t q[GFN_PLACE_MAX_NODES][GFN_PLACE_MAX_NODES] = {{0}};
+	const uint64_t(*lq)[GFN_PLACE_MAX_NODES] = link_snapshot(m, q);
+	gfn_qent e;
+
+	for (int v = 0; v < m->ndev; v++)
+		for (size_t p = 0;
+		     v != d && p < m->dev[v].q.n && p < GFN_STEAL_SCAN; p++) {
+			const inv *x = &m->iv[m->dev[v].q.h[p].id];
+			uint64_t bytes = m->fn[x->fn].bytes;
+			gfn_place_in in = {1, &x->node, &bytes, m->o->link_gbs,
+			                   lq};
+
+			c[n] = (gfn_steal_cand){
+			        1,
+			        gfn__place_transfer_ns(&in, m->dev[d].node) +
+			                learned(m, x->fn, d),
+			        m->dev[v].q.h[p].start, x->est, x->deadline};
+			from[n] = v;
+			pos[n++] = p;
+		}
+	if ((k = gfn__steal_pick(c, n, now)) < 0)
+		return 0;
+	gfn_pq_remove(&m->dev[from[k]].q, pos[k], &e);
+	m->dev[from[k]].backlog -= m->iv[e.id].est;
+	link_account(m, &m->iv[e.id], from[k], -1);
+	m->iv[e.id].dev = d;
+	return push(m, POL_GFN, e.id, d, now);
+}
+
+/* Start the next invocation on d at now: its own queue first; gfn's
+   idle device then steals. */
+static void start_next(sim *m, policy p, int d, uint64_t now, stats *st)
+{
+	do
+		pop_next(m, p, d, now, st);
+	while (p == POL_GFN && m->dev[d].running < 0 && steal(m, d, now));
+}
+
 /*
  * Queue v on d as the engine's push_job does: ordered by when v must
  * start, the earlier of its deadline's latest start and its place in
@@ -361,10 +418,10 @@ static void start_next(sim *m, policy p, int d, uint64_t now, stats *st)
  * policies keep no run-time estimates (backlog and run time 0), which
  * leaves their queues in arrival order.
  */
-static int push(sim *m, policy p, size_t i, int d)
+static int push(sim *m, policy p, size_t i, int d, uint64_t now)
 {
 	inv *v = &m->iv[i];
-	uint64_t start = v->arrive + m->dev[d].backlog;
+	uint64_t start = now + m->dev[d].backlog;
 
 	v->est = p == POL_GFN ? learned(m, v->fn, d) : 0;
 	if (!gfn_pq_push(&m->dev[d].q, i, 0, v->deadline, start, v->est))
@@ -386,7 +443,7 @@ static void arrive(sim *m, policy p, size_t i, stats *st)
 		st->refused++;
 		return;
 	}
-	if (!push(m, p, i, d)) {
+	if (!push(m, p, i, d, v->arrive)) {
 		st->refused++; /* queue full: back-pressure */
 		return;
 	}

@@ -69,7 +69,11 @@ static void consider(gfn_worker *w, batch *b, uint64_t id)
 	b->later[b->nlater++] = id;
 }
 
-/* Gather from the queue until full or the first has waited long enough. */
+/* Gather from the queue until full; wait for more only until the first
+   has waited long enough. What is queued already joins at any time: a
+   worker pops a few ids at a time (sched.c POP_WINDOW_NS), so a batch
+   whose first invocation waited long is gathered here, not from the ids
+   popped with it. */
 static void gather_queue(gfn_worker *w, batch *b)
 {
 	uint64_t until = b->job[0]->t_submit +
@@ -79,8 +83,7 @@ static void gather_queue(gfn_worker *w, batch *b)
 	/* Stop early when every invocation of the function not yet ended
 	   is already in the batch: waiting could bring nothing. */
 	for (unsigned spin = 0; b->n < b->limit && b->nlater < BATCH_CAP / 2 &&
-	                        atomic_load(&b->job[0]->fn->pending) > b->n &&
-	                        gfn__now_ns() < until;
+	                        atomic_load(&b->job[0]->fn->pending) > b->n;
 	     spin++) {
 		size_t want = (size_t)(b->limit - b->n), m;
 
@@ -89,8 +92,9 @@ static void gather_queue(gfn_worker *w, batch *b)
 		m = gfn__queue_pop(w->dev, ids, want);
 		for (size_t k = 0; k < m; k++)
 			consider(w, b, ids[k]);
-		if (!m)
-			gfn__spin_step(spin, until);
+		if (!m &&
+		    (gfn__now_ns() >= until || gfn__spin_step(spin, until)))
+			break;
 	}
 }
 

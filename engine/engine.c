@@ -733,6 +733,7 @@ gfn_status gfn_engine_stats(gfn_engine *e, gfn_stats *out)
 	out->devices_retired = atomic_load(&e->devices_retired);
 	out->batches = atomic_load(&e->batches);
 	out->batched = atomic_load(&e->batched);
+	out->stolen = atomic_load(&e->stolen);
 	/* reg_lock: a device recovery replaces pools under it. */
 	pthread_mutex_lock(&e->reg_lock);
 	out->device_allocs = atomic_load(&e->dead_device_allocs);

@@ -209,6 +209,7 @@ struct gfn_engine {
 	        link_bytes[GFN_PLACE_MAX_NODES]
 	                  [GFN_PLACE_MAX_NODES]; /* queued to cross s->d */
 	_Atomic uint64_t batched;                /* invocations in them */
+	_Atomic uint64_t stolen; /* taken by an idle device (steal.c) */
 	_Atomic uint64_t
 	        dead_device_allocs; /* of pools reset devices dropped */
 };
@@ -295,6 +296,20 @@ void gfn__unlock_devices(gfn_engine *e);
 void gfn__backlog_done(gfn_engine *e, gfn_job *j);
 /* Queue ids again on active devices; end those no device can take. */
 void gfn__replace_ids(gfn_engine *e, const uint64_t *ids, size_t n);
+/* Queue j on device i (accounting: backlog, link bytes, count); that
+   device's lock held, j not counted on any device. */
+void gfn__push_job(gfn_engine *e, gfn_job *j, int i);
+/* Expected run time of fn on device i (learned, borrowed or default);
+   gfn__run_ns adds the load cost where its instance is not warm. */
+uint64_t gfn__expected_ns(const gfn_engine *e, gfn_fn *fn, int i);
+uint64_t gfn__run_ns(const gfn_engine *e, gfn_fn *fn, int i);
+/* What is queued on the NUMA links now into q; NULL on a one-node
+   machine. */
+const uint64_t (*gfn__link_snapshot(
+        gfn_engine *e, uint64_t q[][GFN_PLACE_MAX_NODES]))[GFN_PLACE_MAX_NODES];
+/* j's inputs as placement sees them (bytes: GFN_MAX_INPUTS entries). */
+void gfn__place_in(gfn_engine *e, const gfn_job *j, uint64_t *bytes,
+                   uint64_t queued[][GFN_PLACE_MAX_NODES], gfn_place_in *in);
 
 /* sched.c, for batch.c: claim a queued id for w's device (NULL: it was
    canceled, moved or ended for its deadline; running is raised for a
@@ -310,6 +325,11 @@ void gfn__learn(gfn_fn *fn, int dev, uint64_t ns);
 void gfn__batch_run(gfn_worker *w, gfn_job *first, uint64_t *ids, size_t k,
                     size_t n);
 void gfn__batch_free(gfn_worker *w);
+
+/* steal.c: w's queue is empty: take the queued invocation of another
+   device that w's device would finish soonest into w's queue. 1 when it
+   took one. */
+int gfn__steal(gfn_worker *w);
 
 /* recover.c: a worker whose device is poisoned quarantines it, moves its
    queued work elsewhere, and resets or retires it. */

@@ -13,6 +13,7 @@
  * last one returns the job to the free list.
  */
 #include <inttypes.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -383,17 +384,36 @@ gfn_status gfn_future_device(gfn_engine *e, gfn_future f, size_t *device)
 	return GFN_OK;
 }
 
+/*
+ * Claim queued job id for a cancel: 1 when claimed, 0 when it runs or
+ * ended. A job held in PREP is moving between device queues (re-placed
+ * or stolen: sched.c, steal.c), for a moment: wait until it is queued
+ * again rather than say it runs.
+ */
+static int cancel_claim(gfn_job *j, uint64_t id)
+{
+	uint64_t gen = id & ~0xffffffffull;
+
+	for (;;) {
+		uint64_t want = gen | JOB_QUEUED;
+
+		if (atomic_compare_exchange_strong(&j->sw, &want,
+		                                   gen | JOB_RUNNING))
+			return 1;
+		if (want != (gen | JOB_PREP))
+			return 0;
+		sched_yield();
+	}
+}
+
 gfn_status gfn_future_cancel(gfn_engine *e, gfn_future f)
 {
 	gfn_status s;
 	gfn_job *j = lookup(e, f, &s);
-	uint64_t want;
 
 	if (!j)
 		return s;
-	want = (f.id & ~0xffffffffull) | JOB_QUEUED;
-	if (!atomic_compare_exchange_strong(
-	            &j->sw, &want, (want & ~0xffffffffull) | JOB_RUNNING))
+	if (!cancel_claim(j, f.id))
 		return gfn__fail(GFN_ESTATE,
 		                 "future %" PRIx64 " is running or ended",
 		                 f.id);

@@ -46,3 +46,26 @@ int gfn__place_pick(const gfn_place_dev *devs, int ndev, const gfn_place_in *in,
 		*finish = best_t;
 	return best;
 }
+
+/* When c would finish where it waits now. */
+static uint64_t there(const gfn_steal_cand *c, uint64_t now)
+{
+	return (c->start > now ? c->start : now) + c->run_there;
+}
+
+int gfn__steal_pick(const gfn_steal_cand *c, int n, uint64_t now)
+{
+	int best = -1;
+
+	for (int k = 0; k < n; k++) {
+		uint64_t t = now + c[k].here_ns;
+
+		if (!c[k].ok || t > c[k].deadline || t > there(&c[k], now))
+			continue;
+		if (best < 0 || c[k].here_ns < c[best].here_ns ||
+		    (c[k].here_ns == c[best].here_ns &&
+		     there(&c[k], now) > there(&c[best], now)))
+			best = k;
+	}
+	return best;
+}

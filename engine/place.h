@@ -43,4 +43,31 @@ uint64_t gfn__place_transfer_ns(const gfn_place_in *in, int node);
 int gfn__place_pick(const gfn_place_dev *devs, int ndev, const gfn_place_in *in,
                     unsigned start, uint64_t *finish);
 
+/*
+ * Work stealing: a device whose queue is empty takes a queued invocation
+ * from another device's queue. It looks at the first GFN_STEAL_SCAN heap
+ * positions of each other queue (those that start soonest there; a long
+ * queue is not scanned whole on every idle moment).
+ */
+#define GFN_STEAL_SCAN 16
+
+/* One queued invocation the idle device might take. */
+typedef struct gfn_steal_cand {
+	int ok;             /* the idle device may run it */
+	uint64_t here_ns;   /* transfer + run time (+ load cost) there */
+	uint64_t start;     /* when it starts where it waits (its queue key) */
+	uint64_t run_there; /* its expected run time where it waits */
+	uint64_t deadline;  /* monotonic ns, UINT64_MAX for none */
+} gfn_steal_cand;
+
+/*
+ * The candidate the idle device would finish soonest (now + here_ns),
+ * among those it finishes by their deadline and no later than they would
+ * finish where they wait (max(start, now) + run_there, an early guess:
+ * the device there is busy. So a cold instance or a long transfer is not
+ * taken to save nothing); equal estimates go to the one that would wait
+ * longest. -1 when none.
+ */
+int gfn__steal_pick(const gfn_steal_cand *c, int n, uint64_t now);
+
 #endif /* GFN_ENGINE_PLACE_H */

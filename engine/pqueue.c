@@ -43,6 +43,33 @@ static void swap(gfn_qent *a, gfn_qent *b)
 	*b = t;
 }
 
+/* Move h[i] towards the root while it runs before its parent. */
+static size_t sift_up(gfn_pqueue *q, size_t i)
+{
+	while (i && before(&q->h[i], &q->h[(i - 1) / 2])) {
+		swap(&q->h[i], &q->h[(i - 1) / 2]);
+		i = (i - 1) / 2;
+	}
+	return i;
+}
+
+/* Move h[i] towards the leaves while a child runs before it. */
+static void sift_down(gfn_pqueue *q, size_t i)
+{
+	for (;;) {
+		size_t l = 2 * i + 1, r = l + 1, m = i;
+
+		if (l < q->n && before(&q->h[l], &q->h[m]))
+			m = l;
+		if (r < q->n && before(&q->h[r], &q->h[m]))
+			m = r;
+		if (m == i)
+			return;
+		swap(&q->h[i], &q->h[m]);
+		i = m;
+	}
+}
+
 /* When an entry must start (see pqueue.h); raises q->fifo. */
 static uint64_t must_start(gfn_pqueue *q, uint64_t deadline, uint64_t start,
                            uint64_t run_ns)
@@ -61,34 +88,35 @@ int gfn_pq_push(gfn_pqueue *q, uint64_t id, int32_t prio, uint64_t deadline,
 
 	if (q->n == q->cap)
 		return 0;
-	q->h[i] = (gfn_qent){id, must_start(q, deadline, start, run_ns),
-	                     q->seq++, prio};
+	q->h[i] = (gfn_qent){
+	        id, must_start(q, deadline, start, run_ns), q->seq++, prio,
+	        run_ns < UINT32_MAX ? (uint32_t)run_ns : UINT32_MAX};
 	q->n++;
-	while (i && before(&q->h[i], &q->h[(i - 1) / 2])) {
-		swap(&q->h[i], &q->h[(i - 1) / 2]);
-		i = (i - 1) / 2;
-	}
+	sift_up(q, i);
 	return 1;
 }
 
 int gfn_pq_pop(gfn_pqueue *q, gfn_qent *e)
 {
-	size_t i = 0;
-
 	if (!q->n)
 		return 0;
-	*e = q->h[0];
-	q->h[0] = q->h[--q->n];
-	for (;;) {
-		size_t l = 2 * i + 1, r = l + 1, m = i;
+	gfn_pq_remove(q, 0, e);
+	return 1;
+}
 
-		if (l < q->n && before(&q->h[l], &q->h[m]))
-			m = l;
-		if (r < q->n && before(&q->h[r], &q->h[m]))
-			m = r;
-		if (m == i)
-			return 1;
-		swap(&q->h[i], &q->h[m]);
-		i = m;
-	}
+void gfn_pq_remove(gfn_pqueue *q, size_t i, gfn_qent *e)
+{
+	*e = q->h[i];
+	q->h[i] = q->h[--q->n];
+	if (i < q->n && sift_up(q, i) == i)
+		sift_down(q, i);
+}
+
+size_t gfn_pq_find(const gfn_pqueue *q, uint64_t id)
+{
+	size_t i = 0;
+
+	while (i < q->n && q->h[i].id != id)
+		i++;
+	return i;
 }

@@ -29,6 +29,8 @@ typedef struct gfn_qent {
 	uint64_t start; /* must start by (monotonic ns): the sort key */
 	uint64_t seq;   /* arrival order */
 	int32_t prio;   /* higher runs first */
+	uint32_t run;   /* expected run time, ns (capped): how much work a
+	                   worker takes with it when it pops several */
 } gfn_qent;
 
 typedef struct gfn_pqueue {
@@ -53,5 +55,10 @@ int gfn_pq_push(gfn_pqueue *q, uint64_t id, int32_t prio, uint64_t deadline,
                 uint64_t start, uint64_t run_ns);
 /* Take the first entry into *e; 0 when empty. */
 int gfn_pq_pop(gfn_pqueue *q, gfn_qent *e);
+/* Take the entry at heap position i (< q->n) into *e, wherever it is:
+   what an idle device steals (h[0..n) is the heap, roughly in order). */
+void gfn_pq_remove(gfn_pqueue *q, size_t i, gfn_qent *e);
+/* Heap position of the entry with id, or q->n when it is not queued. */
+size_t gfn_pq_find(const gfn_pqueue *q, uint64_t id);
 
 #endif /* GFN_ENGINE_PQUEUE_H */

@@ -7,6 +7,7 @@
  * (GFN_EBUSY). An idle worker spins for cfg.spin_us before it sleeps on a
  * futex: a hand-off through a spinning worker costs ~2 us here, a futex
  * wake ~20 us, and the spin is bounded so an idle engine burns no core.
+ * A worker whose queue runs empty first steals queued work (steal.c).
  */
 #include <inttypes.h>
 #include <sched.h>
@@ -19,6 +20,11 @@
 
 #define SUBMIT_CHUNK 256 /* jobs placed under one round of queue locks */
 #define POP_BATCH 16     /* most jobs a worker takes in one lock */
+/* Expected work a worker takes in one pop (at least one job): several
+   short jobs save lock round trips, but a popped job can no longer be
+   stolen by an idle device (steal.c), so no more than about a futex
+   wake's worth. */
+#define POP_WINDOW_NS 20000
 
 /* ---- devices -------------------------------------------------------------- */
 
@@ -95,20 +101,30 @@ void gfn__devices_close(gfn_engine *e)
 
 /* ---- queues ----------------------------------------------------------------- */
 
-/* Take up to max ids from the head of d's queue. */
-size_t gfn__queue_pop(gfn_dev *d, uint64_t *out, size_t max)
+/* Take up to max ids from the head of d's queue, until their expected
+   run time reaches window ns. */
+static size_t queue_pop_window(gfn_dev *d, uint64_t *out, size_t max,
+                               uint64_t window)
 {
+	uint64_t work = 0;
 	size_t n = 0;
 	gfn_qent qe;
 
 	if (!atomic_load_explicit(&d->count, memory_order_acquire))
 		return 0;
 	pthread_mutex_lock(&d->lock);
-	while (n < max && gfn_pq_pop(&d->q, &qe))
+	while (n < max && work < window && gfn_pq_pop(&d->q, &qe)) {
 		out[n++] = qe.id;
+		work += qe.run;
+	}
 	atomic_fetch_sub(&d->count, n);
 	pthread_mutex_unlock(&d->lock);
 	return n;
+}
+
+size_t gfn__queue_pop(gfn_dev *d, uint64_t *out, size_t max)
+{
+	return queue_pop_window(d, out, max, UINT64_MAX);
 }
 
 static void dev_wake(gfn_dev *d, unsigned n)
@@ -126,7 +142,7 @@ static void dev_wake(gfn_dev *d, unsigned n)
  * learned on a device of the same backend (an optimistic guess, so an
  * untried device gets tried and learns its own); else a default.
  */
-static uint64_t expected_ns(const gfn_engine *e, gfn_fn *fn, int i)
+uint64_t gfn__expected_ns(const gfn_engine *e, gfn_fn *fn, int i)
 {
 	uint64_t t = atomic_load_explicit(&fn->avg_ns[i], memory_order_relaxed);
 	uint64_t best = 0;
@@ -143,8 +159,7 @@ static uint64_t expected_ns(const gfn_engine *e, gfn_fn *fn, int i)
 	return best ? best : DEFAULT_RUN_NS;
 }
 
-/* What is queued on the NUMA links now; NULL on a one-node machine. */
-static const uint64_t (*link_snapshot(
+const uint64_t (*gfn__link_snapshot(
         gfn_engine *e, uint64_t q[][GFN_PLACE_MAX_NODES]))[GFN_PLACE_MAX_NODES]
 {
 	int n = gfn_topology_nodes(e->topo);
@@ -177,6 +192,24 @@ static void link_account(gfn_engine *e, const gfn_job *j, int dst, int sign)
 	}
 }
 
+void gfn__place_in(gfn_engine *e, const gfn_job *j, uint64_t *bytes,
+                   uint64_t queued[][GFN_PLACE_MAX_NODES], gfn_place_in *in)
+{
+	for (int k = 0; k < j->n_in; k++)
+		bytes[k] = j->in[k].nbytes;
+	*in = (gfn_place_in){j->n_in, j->in_node, bytes, e->cfg.numa_link_gbs,
+	                     gfn__link_snapshot(e, queued)};
+}
+
+uint64_t gfn__run_ns(const gfn_engine *e, gfn_fn *fn, int i)
+{
+	uint64_t t = gfn__expected_ns(e, fn, i);
+
+	if (fn->load_cost) /* instance not warm there yet */
+		t += fn->load_cost(fn->cpu_user, i);
+	return t;
+}
+
 /*
  * The allowed device with room where j would finish first: the work
  * already queued there (learned run times), the input bytes that must
@@ -188,11 +221,9 @@ static int place(gfn_engine *e, gfn_job *j, unsigned start, uint64_t *finish)
 	gfn_place_dev pd[GFN_MAX_DEVICES];
 	uint64_t bytes[GFN_MAX_INPUTS];
 	uint64_t queued[GFN_PLACE_MAX_NODES][GFN_PLACE_MAX_NODES];
-	gfn_place_in in = {j->n_in, j->in_node, bytes, e->cfg.numa_link_gbs,
-	                   link_snapshot(e, queued)};
+	gfn_place_in in;
 
-	for (int k = 0; k < j->n_in; k++)
-		bytes[k] = j->in[k].nbytes;
+	gfn__place_in(e, j, bytes, queued, &in);
 	for (int i = 0; i < e->ndev; i++) {
 		gfn_dev *d = &e->devs[i];
 
@@ -204,15 +235,12 @@ static int place(gfn_engine *e, gfn_job *j, unsigned start, uint64_t *finish)
 		pd[i].node = d->info.numa_node;
 		pd[i].backlog_ns = atomic_load_explicit(&d->backlog_ns,
 		                                        memory_order_relaxed);
-		pd[i].run_ns = expected_ns(e, j->fn, i);
-		if (j->fn->load_cost) /* instance not warm there yet */
-			pd[i].run_ns += j->fn->load_cost(j->fn->cpu_user, i);
+		pd[i].run_ns = gfn__run_ns(e, j->fn, i);
 	}
 	return gfn__place_pick(pd, e->ndev, &in, start, finish);
 }
 
-/* Queue j on device i; that device's lock held. */
-static void push_job(gfn_engine *e, gfn_job *j, int i)
+void gfn__push_job(gfn_engine *e, gfn_job *j, int i)
 {
 	gfn_dev *d = &e->devs[i];
 	uint64_t start;
@@ -220,7 +248,7 @@ static void push_job(gfn_engine *e, gfn_job *j, int i)
 	j->dev = i;
 	j->link_dst = (int8_t)d->info.numa_node;
 	link_account(e, j, j->link_dst, 1);
-	j->est_ns = expected_ns(e, j->fn, i);
+	j->est_ns = gfn__expected_ns(e, j->fn, i);
 	/* Where it would start in arrival order: now + what is ahead. */
 	start = gfn__now_ns() + atomic_fetch_add_explicit(&d->backlog_ns,
 	                                                  j->est_ns,
@@ -264,7 +292,7 @@ static gfn_status place_locked(gfn_engine *e, gfn_job **jobs, size_t n,
 		atomic_store_explicit(&j->sw,
 		                      (sw & ~0xffffffffull) | JOB_QUEUED,
 		                      memory_order_release);
-		push_job(e, j, i);
+		gfn__push_job(e, j, i);
 		pushed[i]++;
 	}
 	*done = k;
@@ -335,7 +363,7 @@ void gfn__replace_ids(gfn_engine *e, const uint64_t *ids, size_t n)
 		uint64_t want = queued;
 
 		gfn__lock_devices(e);
-		/* Hold it in PREP while it moves: a cancel meanwhile fails
+		/* Hold it in PREP while it moves: a cancel meanwhile waits
 		   instead of ending a job that is about to be queued again. */
 		if (!atomic_compare_exchange_strong(&j->sw, &want,
 		                                    (queued & ~0xffffffffull) |
@@ -346,7 +374,7 @@ void gfn__replace_ids(gfn_engine *e, const uint64_t *ids, size_t n)
 		i = place(e, j, (unsigned)k, NULL);
 		if (i >= 0) {
 			gfn__backlog_done(e, j); /* leaves its old device */
-			push_job(e, j, i);
+			gfn__push_job(e, j, i);
 			pushed[i]++;
 		}
 		atomic_store(&j->sw, queued);
@@ -633,7 +661,8 @@ gfn_job *gfn__claim(gfn_worker *w, uint64_t id)
 		return NULL;
 	}
 	if (j->deadline != UINT64_MAX &&
-	    gfn__now_ns() + expected_ns(w->e, j->fn, d->index) > j->deadline) {
+	    gfn__now_ns() + gfn__expected_ns(w->e, j->fn, d->index) >
+	            j->deadline) {
 		atomic_fetch_sub(&d->running, 1);
 		gfn__fail(GFN_ETIMEDOUT,
 		          "%s would end after its deadline: not run",
@@ -729,14 +758,15 @@ static void *worker_main(void *arg)
 	for (;;) {
 		/* Share a long queue among the device's workers. */
 		size_t want = atomic_load(&w->dev->count) / w->dev->nworkers;
-		size_t n = gfn__queue_pop(w->dev, ids,
-		                          want < 1           ? 1
-		                          : want > POP_BATCH ? POP_BATCH
-		                                             : want);
+		size_t n = queue_pop_window(w->dev, ids,
+		                            want < 1           ? 1
+		                            : want > POP_BATCH ? POP_BATCH
+		                                               : want,
+		                            POP_WINDOW_NS);
 		for (size_t k = 0; k < n; k++)
 			if (ids[k]) /* 0: taken into a batch */
 				run_id(w, ids, k, n);
-		if (n)
+		if (n || gfn__steal(w))
 			continue;
 		if (atomic_load(&w->e->quit))
 			break; /* queue empty and no more submissions */

@@ -679,6 +679,8 @@ typedef struct gfn_stats {
 	                               staging pools */
 	uint64_t batches;           /* launches that ran several invocations */
 	uint64_t batched;           /* invocations that ran in them */
+	uint64_t stolen;            /* invocations an idle device took from
+	                               another device's queue */
 } gfn_stats;
 
 GFN_API gfn_status gfn_engine_stats(gfn_engine *e, gfn_stats *out);
