@@ -25,14 +25,14 @@
 
 /* Options from the command line, shared by every scenario. */
 typedef struct bench_opts {
-	int json;           /* print one JSON object on stdout */
-	int repeats;        /* how many times to repeat each timed case */
-	double seconds;     /* target length of one repeat */
-	int quick;          /* a smoke run: each scenario shortens itself */
-	int threads;        /* compute threads a scenario may use (model) */
-	const char *peer;   /* python that runs a baseline peer; "none": no
+	int json;             /* print one JSON object on stdout */
+	int repeats;          /* how many times to repeat each timed case */
+	double seconds;       /* target length of one repeat */
+	int quick;            /* a smoke run: each scenario shortens itself */
+	int threads;          /* compute threads a scenario may use (model) */
+	const char *peer;     /* python that runs a baseline peer; "none": no
 	                       peer; NULL: the scenario's default (model) */
-	const char *models; /* model directories; NULL: tests/models */
+	const char *models;   /* model directories; NULL: tests/models */
 	const char *markdown; /* also write the report as markdown here */
 } bench_opts;
 
@@ -121,6 +121,13 @@ int bench_overhead_run(const bench_opts *opts, bench_report *report);
 
 /* bench_model.c: model functions against onnxruntime, and batching. */
 int bench_model_run(const bench_opts *opts, bench_report *report);
+
+/* bench_model_wide.c: the generated weight-bound model of the 64-client
+   case. Make its directory (a new temporary one, named into dir) / take
+   it away; fill rows of 1024 inputs. */
+int bench_wide_make(char *dir, size_t cap);
+void bench_wide_remove(const char *dir);
+void bench_wide_rows(float *x, size_t rows);
 
 /* bench_cuda.c: the engine on a CUDA device vs the driver called
    directly; BENCH_SKIP without a CUDA device. */

@@ -78,6 +78,9 @@ typedef struct mb_model {
 	gfn_function plain;         /* the same graph, never batched */
 	gfn_object in[N_BATCHES];   /* one [B, row] input per batch size */
 	gfn_object single[CLIENTS]; /* one [1, row] input per client */
+	int generated;              /* bench_model_wide.c's: no fixtures,
+	                               no peer, only the 64-client case */
+	char dir[4096];             /* generated: its directory */
 } mb_model;
 
 static mb_model models[] = {
@@ -95,6 +98,12 @@ static mb_model models[] = {
          .row = {1, 8, 8},
          .row_elems = 64,
          .classes = 10},
+        {.name = "wide",
+         .ndim = 1,
+         .row = {1024},
+         .row_elems = 1024,
+         .classes = 10,
+         .generated = 1},
 };
 
 #define N_MODELS (sizeof(models) / sizeof(models[0]))
@@ -252,15 +261,31 @@ static gfn_status make_input(gfn_engine *e, const mb_model *m, int rows,
 	return st;
 }
 
-static int load_model(mb *b, mb_model *m)
+/* The generated model: its directory, CLIENTS random rows as inputs. */
+static int make_wide(mb_model *m, char *dir, size_t cap)
+{
+	if (bench_wide_make(m->dir, sizeof m->dir) < 0) {
+		fprintf(stderr, "model: cannot write the wide model\n");
+		m->dir[0] = '\0';
+		return -1;
+	}
+	snprintf(dir, cap, "%s", m->dir);
+	m->n = CLIENTS;
+	m->x = malloc(m->n * m->row_elems * sizeof(float));
+	if (!m->x)
+		return -1;
+	bench_wide_rows(m->x, m->n);
+	return 0;
+}
+
+/* Fixtures of a committed model (rows and reference outputs). */
+static int load_fixtures(mb *b, mb_model *m, char *dir, size_t cap)
 {
 	const char *root = b->opts->models ? b->opts->models
 	                                   : GFN_SOURCE_DIR "/tests/models";
-	char dir[4096];
 	size_t bx = 0, br = 0;
-	gfn_status st;
 
-	snprintf(dir, sizeof dir, "%s/%s", root, m->name);
+	snprintf(dir, cap, "%s/%s", root, m->name);
 	m->x = slurp(dir, m->x_file, &bx);
 	m->ref = slurp(dir, m->ref_file, &br);
 	m->n = bx / (m->row_elems * sizeof(float));
@@ -272,12 +297,23 @@ static int load_model(mb *b, mb_model *m)
 		        dir);
 		return -1;
 	}
+	return 0;
+}
+
+static int load_model(mb *b, mb_model *m)
+{
+	char dir[4096];
+	gfn_status st;
+
+	if ((m->generated ? make_wide(m, dir, sizeof dir)
+	                  : load_fixtures(b, m, dir, sizeof dir)) < 0)
+		return -1;
 	st = gfn_function_register_model(b->e, dir, m->name, &m->fn);
 	if (st != GFN_OK) {
 		api_error("gfn_function_register_model", st);
 		return -1;
 	}
-	for (int i = 0; i < N_BATCHES && st == GFN_OK; i++)
+	for (int i = 0; i < N_BATCHES && st == GFN_OK && !m->generated; i++)
 		st = make_input(b->e, m, batches[i], &m->in[i]);
 	for (int c = 0; c < CLIENTS && st == GFN_OK; c++)
 		st = make_input(b->e, m, 1, &m->single[c]);
@@ -320,6 +356,9 @@ static void models_down(mb *b)
 		free(m->x);
 		free(m->ref);
 		m->x = m->ref = NULL;
+		if (m->generated && m->dir[0])
+			bench_wide_remove(m->dir);
+		m->dir[0] = '\0';
 		m->fn.id = m->plain.id = 0;
 	}
 }
@@ -539,7 +578,7 @@ static int one_repeat(mb *b, int rep)
 	for (size_t mi = 0; mi < N_MODELS; mi++) {
 		mb_model *m = &models[mi];
 
-		for (int bi = 0; bi < N_BATCHES; bi++) {
+		for (int bi = 0; bi < N_BATCHES && !m->generated; bi++) {
 			if (sync_case(b, m, bi, &b->runs[mi][bi]) < 0)
 				return -1;
 			peer_case(b, m, bi, &b->runs[mi][bi]);
@@ -557,7 +596,8 @@ static void print_repeat(mb *b, int rep)
 	for (size_t mi = 0; mi < N_MODELS; mi++) {
 		fprintf(b->h, "  repeat %d/%d %-6s", rep + 1, b->repeats,
 		        models[mi].name);
-		for (int bi = 0; bi < N_BATCHES; bi++) {
+		for (int bi = 0; bi < N_BATCHES && !models[mi].generated;
+		     bi++) {
 			const mb_runs *r = &b->runs[mi][bi];
 
 			fprintf(b->h, "  b%d %.0f/s", batches[bi],
@@ -571,12 +611,77 @@ static void print_repeat(mb *b, int rep)
 	}
 }
 
+/* The first output of future f into out (n floats); f released. */
+static int first_output(mb *b, gfn_future f, float *out, size_t n)
+{
+	gfn_object res;
+	gfn_object_view v;
+	size_t k;
+	int rc = -1;
+
+	if (gfn_future_wait(b->e, f, -1) == GFN_OK &&
+	    gfn_future_outputs(b->e, f, &res, 1, &k) == GFN_OK &&
+	    gfn_object_get(b->e, res, &v) == GFN_OK) {
+		if (v.size == n * sizeof(float)) {
+			memcpy(out, v.data, v.size);
+			rc = 0;
+		}
+		gfn_object_release(b->e, res);
+	}
+	gfn_future_release(b->e, f);
+	return rc;
+}
+
+/*
+ * A generated model has no reference: its batching function, given every
+ * client's row at once (so that they run batched), and its never-batching
+ * twin, one row at a time, must agree on every row.
+ */
+static int twins_agree(mb *b, mb_model *m)
+{
+	gfn_invocation inv[CLIENTS];
+	gfn_future f[CLIENTS], g;
+	float a[CLIENTS][16], t[16];
+	size_t accepted = 0;
+	int rc = 0;
+
+	for (int c = 0; c < CLIENTS; c++)
+		inv[c] = (gfn_invocation){
+		        .fn = m->fn, .n_inputs = 1, .inputs = &m->single[c]};
+	if (gfn_invoke_many(b->e, inv, CLIENTS, f, &accepted) != GFN_OK)
+		rc = -1;
+	for (size_t c = 0; c < accepted; c++)
+		if (first_output(b, f[c], a[c], m->classes) < 0)
+			rc = -1;
+	for (int c = 0; c < CLIENTS && rc == 0; c++) {
+		inv[c].fn = m->plain;
+		if (call(b->e, &inv[c], &g) != GFN_OK ||
+		    first_output(b, g, t, m->classes) < 0)
+			return -1;
+		for (size_t j = 0; j < m->classes; j++)
+			if (!(fabs((double)a[c][j] - t[j]) <= 1e-5)) {
+				fprintf(stderr,
+				        "model: %s row %d class %zu: %g "
+				        "batched, %g alone\n",
+				        m->name, c, j, a[c][j], t[j]);
+				return -1;
+			}
+	}
+	if (rc < 0)
+		fprintf(stderr, "model: %s: the batched check failed\n",
+		        m->name);
+	return rc;
+}
+
 static int measure(mb *b)
 {
 	for (size_t mi = 0; mi < N_MODELS; mi++)
-		for (int bi = 0; bi < N_BATCHES; bi++)
+		for (int bi = 0; bi < N_BATCHES && !models[mi].generated; bi++)
 			if (warm_case(b, &models[mi], bi) < 0)
 				return -1;
+	for (size_t mi = 0; mi < N_MODELS; mi++)
+		if (models[mi].generated && twins_agree(b, &models[mi]) < 0)
+			return -1;
 	for (int rep = 0; rep < b->repeats; rep++) {
 		if (one_repeat(b, rep) < 0)
 			return -1;
@@ -675,7 +780,7 @@ static void add_clients(mb *b, bench_report *rep, const mb_model *m)
 static void add_results(mb *b, bench_report *rep)
 {
 	for (size_t mi = 0; mi < N_MODELS; mi++) {
-		for (int bi = 0; bi < N_BATCHES; bi++)
+		for (int bi = 0; bi < N_BATCHES && !models[mi].generated; bi++)
 			add_batch(b, rep, &models[mi], bi);
 		add_clients(b, rep, &models[mi]);
 	}
@@ -684,7 +789,8 @@ static void add_results(mb *b, bench_report *rep)
 		for (int bi = 0; bi < N_BATCHES; bi++) {
 			mb_runs *r = &b->runs[mi][bi];
 
-			if (r->n_ort == r->n && r->n > 0)
+			if (r->n_ort == r->n && r->n > 0 &&
+			    !models[mi].generated)
 				fprintf(b->h,
 				        "  %s_b%d onnxruntime p50 %.1f us, "
 				        "p99 %.1f us\n",

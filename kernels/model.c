@@ -167,9 +167,17 @@ int gfn__model_run(const gfn_model *m, const float *w, size_t rows,
 		return 1;
 	arena = (float *)((char *)p + ptrs); /* ptrs keeps float alignment */
 	bind(m, w, rows, in, out, arena, p);
-	for (size_t i = 0; i < m->n_nodes && rc == 0; i++)
-		rc = run_node(m, &m->nodes[i], rows, p,
-		              arena + m->arena_row * rows);
+	for (size_t i = 0; i < m->n_nodes && rc == 0; i++) {
+		const gfn_mnode *n = &m->nodes[i];
+
+		if (n->relu_next) { /* this bias_add and the relu after it */
+			gfn__op_bias_relu(p[n->in[0]], p[n->in[1]],
+			                  p[m->nodes[++i].out], rows * n->outer,
+			                  n->c, n->inner);
+			continue;
+		}
+		rc = run_node(m, n, rows, p, arena + m->arena_row * rows);
+	}
 	return rc;
 }
 

@@ -77,6 +77,9 @@ typedef struct gfn_mnode {
 	size_t outer, c, inner; /* bias_add: the split of a row around C */
 	float eps;              /* layernorm */
 	gfn_conv_geom geom;     /* conv2d and pooling */
+	int relu_next;          /* bias_add whose only reader is the relu
+	                           node after it: the CPU runner does both
+	                           in one pass and skips that relu */
 } gfn_mnode;
 
 typedef struct gfn_model {

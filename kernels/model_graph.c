@@ -273,6 +273,32 @@ static gfn_status parse_outputs(gfn_model *m, const cJSON *root)
 	return GFN_OK;
 }
 
+/* Nodes reading tensor t. */
+static int readers(const gfn_model *m, int t)
+{
+	int n = 0;
+
+	for (size_t i = 0; i < m->n_nodes; i++)
+		for (int k = 0; k < m->nodes[i].n_in; k++)
+			n += m->nodes[i].in[k] == t;
+	return n;
+}
+
+/* A bias_add followed by the relu that alone reads its result (a value
+   no one else sees): one pass instead of two over the batch. */
+static void mark_fusions(gfn_model *m)
+{
+	for (size_t i = 0; i + 1 < m->n_nodes; i++) {
+		gfn_mnode *n = &m->nodes[i];
+		const gfn_mnode *r = &m->nodes[i + 1];
+
+		n->relu_next = n->op == GFN_OP_BIAS_ADD &&
+		               r->op == GFN_OP_RELU && r->in[0] == n->out &&
+		               m->tensors[n->out].output < 0 &&
+		               readers(m, n->out) == 1;
+	}
+}
+
 /* Values that are not outputs live in one scratch arena per call. */
 static void layout_arena(gfn_model *m)
 {
@@ -307,6 +333,8 @@ static gfn_status build_root(gfn_model *m, const cJSON *root, const char *dir)
 		s = parse_outputs(m, root);
 	if (s == GFN_OK)
 		layout_arena(m);
+	if (s == GFN_OK)
+		mark_fusions(m);
 	return s;
 }
 

@@ -22,6 +22,11 @@ void gfn__op_matmul(const float *a, const float *b, float *c, size_t m,
 void gfn__op_bias_add(const float *x, const float *bias, float *out,
                       size_t outer, size_t c, size_t inner);
 
+/* out = max(x + bias[c], 0): bias_add and relu in one pass (in place is
+   allowed). */
+void gfn__op_bias_relu(const float *x, const float *bias, float *out,
+                       size_t outer, size_t c, size_t inner);
+
 /* Element-wise activations; in place is allowed (out == x). */
 void gfn__op_relu(const float *x, float *out, size_t n);
 void gfn__op_gelu(const float *x, float *out, size_t n);

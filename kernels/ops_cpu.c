@@ -93,6 +93,21 @@ void gfn__op_bias_add(const float *x, const float *bias, float *out,
 		}
 }
 
+void gfn__op_bias_relu(const float *x, const float *bias, float *out,
+                       size_t outer, size_t c, size_t inner)
+{
+	for (size_t o = 0; o < outer; o++)
+		for (size_t j = 0; j < c; j++) {
+			size_t at = (o * c + j) * inner;
+
+			for (size_t i = 0; i < inner; i++) {
+				float v = x[at + i] + bias[j];
+
+				out[at + i] = v > 0.0f ? v : 0.0f;
+			}
+		}
+}
+
 void gfn__op_relu(const float *x, float *out, size_t n)
 {
 	/* A select, not a branch: on real activations a branch is taken
@@ -426,6 +441,27 @@ static void pool_plane_inside(const float *p, float *o, const gfn_conv_geom *g,
 	}
 }
 
+/* The common 2x2 window without padding, straight-line per output: the
+   general loops are a few floats long and cost more than the work. */
+static void pool_plane_2x2(const float *p, float *o, const gfn_conv_geom *g,
+                           int is_max)
+{
+	for (size_t oy = 0; oy < g->oh; oy++)
+		for (size_t ox = 0; ox < g->ow; ox++) {
+			const float *q =
+			        p + oy * g->stride * g->w + ox * g->stride;
+			float a = q[0], b = q[1], c = q[g->w], d = q[g->w + 1];
+
+			if (is_max) {
+				a = a > b ? a : b;
+				c = c > d ? c : d;
+				o[oy * g->ow + ox] = a > c ? a : c;
+			} else {
+				o[oy * g->ow + ox] = (a + b + c + d) * 0.25f;
+			}
+		}
+}
+
 static void pool(const float *x, float *out, size_t n, const gfn_conv_geom *g,
                  int is_max)
 {
@@ -433,6 +469,10 @@ static void pool(const float *x, float *out, size_t n, const gfn_conv_geom *g,
 		const float *p = x + plane * g->h * g->w;
 		float *o = out + plane * g->oh * g->ow;
 
+		if (!g->pad && g->kh == 2 && g->kw == 2) {
+			pool_plane_2x2(p, o, g, is_max);
+			continue;
+		}
 		if (!g->pad) {
 			pool_plane_inside(p, o, g, is_max);
 			continue;

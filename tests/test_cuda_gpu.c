@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "kernels/builtins.h"
+#include "model_ops.h"
 #include "runtime/backends/cuda/cuda_api.h"
 #include "runtime/backends/cuda/cuda_backend.h"
 
@@ -546,6 +547,22 @@ static void test_models(void)
 	free(got);
 }
 
+/* Every op of the graph format on each GPU against the CPU. */
+static void test_model_ops(void)
+{
+	char dir[64] = "/tmp/gfn-gpu-ops-XXXXXX", cmd[128];
+	gfn_engine *e = engine("");
+	size_t devs[64];
+
+	ASSERT_NOT_NULL(mkdtemp(dir));
+	for (int k = 0; k < ncuda; k++)
+		devs[k] = (size_t)cuda_dev[k];
+	model_ops_check_all(e, (size_t)cpu_dev, devs, (size_t)ncuda, dir);
+	gfn_engine_destroy(e);
+	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+	ASSERT_EQ(system(cmd), 0);
+}
+
 int main(void)
 {
 	gfn_engine *e = engine("");
@@ -561,6 +578,7 @@ int main(void)
 	TEST_RUN(test_cuda_c);
 	TEST_RUN(test_ops_level);
 	TEST_RUN(test_models);
+	TEST_RUN(test_model_ops);
 	TEST_RUN(test_fault); /* last: it resets the device */
 	return 0;
 }

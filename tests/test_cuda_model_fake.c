@@ -21,6 +21,7 @@
 
 #include <gfn/gfn_model.h>
 
+#include "model_ops.h"
 #include "runtime/backends/cuda/cuda_backend.h"
 #include "tests/cuda_fake.h"
 
@@ -385,6 +386,37 @@ static void test_record_fails(void)
 	free(got_best);
 }
 
+/* Every op of the graph format on the fake CUDA device against the CPU
+   (model_ops.c): each op's launch arguments, offsets and grid. */
+static void test_ops(void)
+{
+	char dir[64] = "/tmp/gfn-cuda-ops-XXXXXX", cmd[128];
+	gfn_device_info info;
+	gfn_config cfg;
+	gfn_engine *e;
+	size_t n, cpu = 0, cuda = 0;
+
+	ASSERT_NOT_NULL(mkdtemp(dir));
+	gfn_config_init(&cfg);
+	cfg.backends = GFN_BACKEND_CPU | GFN_BACKEND_CUDA;
+	cfg.kcache_dir = "";
+	cfg.device_pool_chunk = (size_t)1 << 22;
+	e = test_engine_with(&cfg);
+	ASSERT_OK(gfn_device_count(e, &n));
+	for (size_t i = 0; i < n; i++) {
+		ASSERT_OK(gfn_device_get_info(e, i, &info));
+		if (info.backend == GFN_BACKEND_CPU)
+			cpu = i;
+		else
+			cuda = i;
+	}
+	ASSERT_NE(cpu, cuda);
+	model_ops_check_all(e, cpu, &cuda, 1, dir);
+	gfn_engine_destroy(e);
+	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+	ASSERT_EQ(system(cmd), 0);
+}
+
 int main(void)
 {
 	gfn_cublas_api t = {b_create, b_destroy, b_set_stream, b_sgemm};
@@ -403,6 +435,7 @@ int main(void)
 	test_digits_embed();
 	test_record_fails();
 	gfn_engine_destroy(eng);
+	test_ops();
 	ASSERT_EQ(handles, 0);
 	ASSERT(!fake_leaks());
 	gfn_cublas_api_reset();
