@@ -117,14 +117,17 @@ typedef struct gfn_job {
 	int8_t in_node[GFN_MAX_INPUTS];     /* NUMA node of each input, -1 */
 	uint64_t
 	        est_ns; /* expected run time, counted in its device's backlog */
-	int32_t prio;   /* queue priority */
-	uint64_t deadline;     /* gfn_clock_ns time, UINT64_MAX: none */
-	gfn_tenant_rec *quota; /* limits it counts against, or NULL */
-	uint64_t t_submit;     /* submission time (batching functions) */
-	int8_t link_dst;       /* node its crossing bytes are counted to, -1 */
-	void *cb_arg;          /* its argument */
-	uint32_t idx;          /* slot in the job table */
-	uint32_t next_free;    /* free list */
+	_Atomic uint64_t end_ns; /* when it should end, set when a worker
+	                            claims it (claim time + est_ns); 0 while
+	                            queued or unknown: waiters plan by it */
+	int32_t prio;            /* queue priority */
+	uint64_t deadline;       /* gfn_clock_ns time, UINT64_MAX: none */
+	gfn_tenant_rec *quota;   /* limits it counts against, or NULL */
+	uint64_t t_submit;       /* submission time (batching functions) */
+	int8_t link_dst;    /* node its crossing bytes are counted to, -1 */
+	void *cb_arg;       /* its argument */
+	uint32_t idx;       /* slot in the job table */
+	uint32_t next_free; /* free list */
 } gfn_job;
 
 /* ---- devices and their queues (sched.c) --------------------------------------- */

@@ -249,6 +249,7 @@ void gfn__push_job(gfn_engine *e, gfn_job *j, int i)
 	j->link_dst = (int8_t)d->info.numa_node;
 	link_account(e, j, j->link_dst, 1);
 	j->est_ns = gfn__expected_ns(e, j->fn, i);
+	atomic_store_explicit(&j->end_ns, 0, memory_order_relaxed);
 	/* Where it would start in arrival order: now + what is ahead. */
 	start = gfn__now_ns() + atomic_fetch_add_explicit(&d->backlog_ns,
 	                                                  j->est_ns,
@@ -670,6 +671,10 @@ gfn_job *gfn__claim(gfn_worker *w, uint64_t id)
 		gfn__job_finish(w->e, j, GFN_ETIMEDOUT);
 		return NULL;
 	}
+	/* For its waiters: when it should end. */
+	atomic_store_explicit(&j->end_ns,
+	                      j->est_ns ? gfn__now_ns() + j->est_ns : 0,
+	                      memory_order_relaxed);
 	return j;
 }
 

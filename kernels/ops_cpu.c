@@ -22,7 +22,7 @@
  * per element): x = k ln2 + r with |r| <= ln2 / 2, e^r by its Taylor
  * polynomial to r^7 (relative error below 2e-7 there), 2^k built in the
  * exponent bits. x is first clamped to [-87, 88.3], where the result is a
- * normal float (below, ~1.6e-38 instead of a denormal or 0).
+ * normal float, and results below e^-69 are 0: never a denormal.
  *
  * The clamp is its own loop on purpose: fused, the compiler threads the
  * clamped constant through the rest of the arithmetic, evaluates that arm
@@ -56,7 +56,10 @@ static void exp_inplace(float *x, size_t n)
 		p = p * r + 1.0f;
 		p = p * r + 1.0f;
 		scale.i = ((int32_t)k + 127) << 23;
-		x[i] = p * scale.f;
+		/* Below e^-69 (1e-30): 0, so that whatever scales the result
+		   next (softmax divides by a sum up to its row length)
+		   cannot make a denormal of it. */
+		x[i] = x[i] < -69.0f ? 0.0f : p * scale.f;
 	}
 }
 
@@ -96,6 +99,15 @@ void gfn__op_bias_add(const float *x, const float *bias, float *out,
 void gfn__op_bias_relu(const float *x, const float *bias, float *out,
                        size_t outer, size_t c, size_t inner)
 {
+	if (inner == 1) { /* a bias per column: one contiguous loop a row */
+		for (size_t o = 0; o < outer; o++)
+			for (size_t j = 0; j < c; j++) {
+				float v = x[o * c + j] + bias[j];
+
+				out[o * c + j] = v > 0.0f ? v : 0.0f;
+			}
+		return;
+	}
 	for (size_t o = 0; o < outer; o++)
 		for (size_t j = 0; j < c; j++) {
 			size_t at = (o * c + j) * inner;
