@@ -36,9 +36,13 @@ typedef struct gfn_place_in {
 uint64_t gfn__place_transfer_ns(const gfn_place_in *in, int node);
 
 /*
- * The device where the invocation finishes first: backlog + transfer +
- * run time; equal estimates go to the first from start (round-robin).
- * -1 when no device is ok. *finish (optional) gets the estimate.
+ * The device where the invocation finishes first: backlog + crossing +
+ * run time, where crossing adds to the own transfer its ratio to the run
+ * time times the device time it takes from work queued there, and counts
+ * the link queue only past the device's backlog (place.c says why); equal estimates go to the first from start
+ * (round-robin). -1 when no device is ok. *finish (optional) gets the
+ * chosen device's finish estimate: backlog + gfn__place_transfer_ns +
+ * run time (what admission checks a deadline against).
  */
 int gfn__place_pick(const gfn_place_dev *devs, int ndev, const gfn_place_in *in,
                     unsigned start, uint64_t *finish);
