@@ -21,17 +21,6 @@
 
 /* ---- running ------------------------------------------------------------- */
 
-static size_t last_dim(const gfn_mtensor *t)
-{
-	return t->ndim ? (size_t)t->shape[t->ndim - 1] : 1;
-}
-
-/* Rows of the last axis over a whole batch. */
-static size_t lines(const gfn_mtensor *t, size_t rows)
-{
-	return rows * (t->numel / last_dim(t));
-}
-
 static int run_node(const gfn_model *m, const gfn_mnode *n, size_t rows,
                     void *const *p, float *scratch)
 {
@@ -43,8 +32,9 @@ static int run_node(const gfn_model *m, const gfn_mnode *n, size_t rows,
 
 	switch (n->op) {
 	case GFN_OP_MATMUL:
-		gfn__op_matmul(a, b, o, lines(x, rows), last_dim(y),
-		               last_dim(x), n->trans_b);
+		gfn__op_matmul(a, b, o, gfn__mt_lines(x, rows),
+		               gfn__mt_last_dim(y), gfn__mt_last_dim(x),
+		               n->trans_b);
 		break;
 	case GFN_OP_BIAS_ADD:
 		gfn__op_bias_add(a, b, o, rows * n->outer, n->c, n->inner);
@@ -62,11 +52,12 @@ static int run_node(const gfn_model *m, const gfn_mnode *n, size_t rows,
 		gfn__op_sigmoid(a, o, all);
 		break;
 	case GFN_OP_SOFTMAX:
-		gfn__op_softmax(a, o, lines(x, rows), last_dim(x));
+		gfn__op_softmax(a, o, gfn__mt_lines(x, rows),
+		                gfn__mt_last_dim(x));
 		break;
 	case GFN_OP_LAYERNORM:
-		gfn__op_layernorm(a, b, p[n->in[2]], n->eps, o, lines(x, rows),
-		                  last_dim(x));
+		gfn__op_layernorm(a, b, p[n->in[2]], n->eps, o,
+		                  gfn__mt_lines(x, rows), gfn__mt_last_dim(x));
 		break;
 	case GFN_OP_CONV2D:
 		gfn__op_conv2d(a, b, n->n_in > 2 ? p[n->in[2]] : NULL, o, rows,
@@ -88,7 +79,8 @@ static int run_node(const gfn_model *m, const gfn_mnode *n, size_t rows,
 		               ? 2
 		               : 0;
 	case GFN_OP_ARGMAX:
-		gfn__op_argmax(a, p[n->out], lines(x, rows), last_dim(x));
+		gfn__op_argmax(a, p[n->out], gfn__mt_lines(x, rows),
+		               gfn__mt_last_dim(x));
 		break;
 	}
 	return 0;

@@ -51,6 +51,18 @@ typedef struct gfn_mtensor {
 	int input;                   /* index among the inputs, or -1 */
 } gfn_mtensor;
 
+/* The extent of t's last axis (1 for a scalar row). */
+static inline size_t gfn__mt_last_dim(const gfn_mtensor *t)
+{
+	return t->ndim ? (size_t)t->shape[t->ndim - 1] : 1;
+}
+
+/* Rows of t's last axis over a batch of rows. */
+static inline size_t gfn__mt_lines(const gfn_mtensor *t, size_t rows)
+{
+	return rows * (t->numel / gfn__mt_last_dim(t));
+}
+
 typedef enum gfn_op {
 	GFN_OP_MATMUL = 1,
 	GFN_OP_BIAS_ADD,

@@ -287,17 +287,6 @@ static void with_tensors(const run_ctx *x, call *c, const int *t, int n)
 
 /* ---- nodes -------------------------------------------------------------- */
 
-static size_t last_dim(const gfn_mtensor *t)
-{
-	return t->ndim ? (size_t)t->shape[t->ndim - 1] : 1;
-}
-
-/* Rows of the last axis over the whole batch. */
-static size_t lines(const gfn_mtensor *t, size_t rows)
-{
-	return rows * (t->numel / last_dim(t));
-}
-
 static gfn_status matmul(const run_ctx *x, const gfn_mnode *n)
 {
 	const gfn_mtensor *a = &x->m->tensors[n->in[0]];
@@ -306,8 +295,9 @@ static gfn_status matmul(const run_ctx *x, const gfn_mnode *n)
 	    lc = where(x, n->out);
 
 	return gfn_backend_gemm(x->r->dev.ops, x->r->q, n->trans_b,
-	                        lines(a, x->rows), last_dim(y), last_dim(a),
-	                        la.mem, la.off, lb.mem, lb.off, lc.mem, lc.off);
+	                        gfn__mt_lines(a, x->rows), gfn__mt_last_dim(y),
+	                        gfn__mt_last_dim(a), la.mem, la.off, lb.mem,
+	                        lb.off, lc.mem, lc.off);
 }
 
 static gfn_status unary(const run_ctx *x, const gfn_mnode *n, int kind)
@@ -340,11 +330,11 @@ static gfn_status per_row(const run_ctx *x, const gfn_mnode *n, int k)
 {
 	const gfn_mtensor *a = &x->m->tensors[n->in[0]];
 	int t[2] = {n->in[0], n->out};
-	size_t rows = lines(a, x->rows);
+	size_t rows = gfn__mt_lines(a, x->rows);
 	call c;
 
 	with_tensors(x, &c, t, 2);
-	arg_size(&c, last_dim(a));
+	arg_size(&c, gfn__mt_last_dim(a));
 	arg_size(&c, rows);
 	return go(x, k, &c, rows);
 }
@@ -353,11 +343,11 @@ static gfn_status layernorm(const run_ctx *x, const gfn_mnode *n)
 {
 	const gfn_mtensor *a = &x->m->tensors[n->in[0]];
 	int t[4] = {n->in[0], n->in[1], n->in[2], n->out};
-	size_t rows = lines(a, x->rows);
+	size_t rows = gfn__mt_lines(a, x->rows);
 	call c;
 
 	with_tensors(x, &c, t, 4);
-	arg_size(&c, last_dim(a));
+	arg_size(&c, gfn__mt_last_dim(a));
 	arg_size(&c, rows);
 	arg_f32(&c, n->eps);
 	return go(x, GK_LAYERNORM, &c, rows);

@@ -415,12 +415,18 @@ size_t model_ops_run_on(gfn_engine *e, gfn_function fn, size_t dev,
 }
 
 void model_ops_check_all(gfn_engine *e, size_t ref_dev, const size_t *devices,
-                         size_t n, const char *dir)
+                         size_t n)
 {
+	char dir[64] = "/tmp/gfn-model-ops-XXXXXX", cmd[128];
+
+	ASSERT_NOT_NULL(mkdtemp(dir));
 	eng = e;
 	cpu_dev = ref_dev;
 	devs = devices;
 	ndev = n;
 	tmpdir = dir;
 	test_ops();
+	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+	ASSERT_EQ(system(cmd), 0);
+	tmpdir = NULL;
 }

@@ -172,6 +172,10 @@ double test_scale(void);
 /* n * test_scale(), at least min. */
 size_t test_scaled(size_t n, size_t min);
 
+/* A whole file (malloc'ed, NUL after its bytes); *bytes is its size.
+   Fails the test when it cannot be read. */
+void *test_slurp(const char *path, size_t *bytes);
+
 /* -------------------------------------------------------------------- time */
 
 uint64_t test_now_ns(void);

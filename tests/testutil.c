@@ -81,6 +81,27 @@ size_t test_scaled(size_t n, size_t min)
 
 /* -------------------------------------------------------------------- time */
 
+void *test_slurp(const char *path, size_t *bytes)
+{
+	FILE *fp = fopen(path, "rb");
+	long len;
+	char *p;
+
+	if (!fp)
+		test_fail(__FILE__, __LINE__, "cannot open %s", path);
+	ASSERT_EQ(fseek(fp, 0, SEEK_END), 0);
+	len = ftell(fp);
+	ASSERT(len >= 0);
+	rewind(fp);
+	p = malloc((size_t)len + 1);
+	ASSERT_NOT_NULL(p);
+	ASSERT_EQ(fread(p, 1, (size_t)len, fp), (size_t)len);
+	fclose(fp);
+	p[len] = '\0';
+	*bytes = (size_t)len;
+	return p;
+}
+
 uint64_t test_now_ns(void)
 {
 	struct timespec ts;
